@@ -1,0 +1,103 @@
+"""ChatIn: a self-hosted real-time chat, rendered on the server.
+
+`create_app(settings)` builds the app without touching files, sockets or the database;
+`before_serving` connects. `chatin.app` is the app built from the environment, for `hypercorn chatin:app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quart import Quart, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from chatin import db
+from chatin.auth import SchemeAwareSessionInterface, check_csrf, csrf_token, make_auth
+from chatin.config import ConfigError, Settings, load_or_create_secret_key
+from chatin.models import NotFound
+from chatin.views import accounts, chat, health
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_REQUEST_BYTES = 64 * 1024
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    settings = settings or Settings.from_env()
+    app = Quart(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="chatin_session",
+        QUART_AUTH_COOKIE_NAME="chatin_auth",
+    )
+    app.extensions["settings"] = settings
+    app.session_interface = SchemeAwareSessionInterface()
+    make_auth().init_app(app)
+    app.add_template_global(csrf_token)
+    app.before_request(check_csrf)
+    app.after_request(_security_headers)
+    for module in (accounts, chat, health):
+        app.register_blueprint(module.blueprint)
+    _register_error_pages(app)
+    _register_lifecycle(app, settings)
+    return app
+
+
+def _register_lifecycle(app: Quart, settings: Settings) -> None:
+    @app.before_serving
+    async def start() -> None:
+        app.secret_key = settings.secret_key or load_or_create_secret_key(settings.data_dir)
+        await db.open(db.require_url(settings.database_url))
+
+    @app.after_serving
+    async def stop() -> None:
+        await db.close()
+
+
+async def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _register_error_pages(app: Quart) -> None:
+    @app.errorhandler(NotFound)
+    async def not_found(_: NotFound) -> tuple[str, int]:
+        return await render_template("pages/not_found.html"), 404
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[str, int] | Response:
+        if error.code == 404:
+            return await render_template("pages/not_found.html"), 404
+        if request.headers.get("HX-Request") == "true":
+            return Response(error.description or "", status=error.code or 500)
+        page = await render_template("pages/error.html", code=error.code, message=error.description)
+        return page, error.code or 500
+
+    @app.errorhandler(Exception)
+    async def server_error(error: Exception) -> tuple[str, int]:
+        app.logger.exception("unhandled error", exc_info=error)
+        message = "Something went wrong on our side. Try again in a moment."
+        return await render_template("pages/error.html", code=500, message=message), 500
+
+
+def _app_from_env() -> Quart:
+    """The app for `hypercorn chatin:app`; a bad setting ends the process with its message."""
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise SystemExit(f"chatin: {error}") from None
+
+
+app = _app_from_env()

@@ -1,0 +1,123 @@
+"""Who is asking: session cookies, the viewer, CSRF, the socket's Origin and log-in throttles."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from quart import Response, abort, g, redirect, request, session, websocket
+from quart.ctx import has_request_context
+from quart.sessions import SecureCookieSessionInterface
+from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
+
+from chatin.models import AuthSession, Throttle, User
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_DAYS = 30
+
+LOGIN_FAILURES = Throttle("login", limit=10, window=timedelta(minutes=15))
+SIGNUPS = Throttle("signup", limit=20, window=timedelta(hours=1))
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ChatAuth(QuartAuth):
+    """quart-auth whose cookie is Secure exactly when the request came over https."""
+
+    async def after_request(self, response: Response) -> Response:
+        # No await separates this from its use in super(), so concurrent requests can't mix.
+        self.cookie_secure = request.is_secure
+        return await super().after_request(response)
+
+
+class SchemeAwareSessionInterface(SecureCookieSessionInterface):
+    """Quart's signed session cookie (it holds the CSRF token), Secure over https only."""
+
+    def get_cookie_secure(self, app: object) -> bool:
+        return has_request_context() and request.is_secure
+
+
+def make_auth() -> ChatAuth:
+    return ChatAuth(
+        cookie_samesite="Lax",
+        cookie_http_only=True,
+        cookie_secure=False,
+        duration=int(timedelta(days=SESSION_DAYS).total_seconds()),
+    )
+
+
+async def current_viewer() -> User | None:
+    """The logged-in user of this request or socket, loaded once; None when logged out."""
+    if "viewer" not in g:
+        token = current_user.auth_id
+        found = await AuthSession.viewer(token) if token else None
+        g.viewer, g.session_id = found if found else (None, None)
+    return g.viewer
+
+
+def current_session_id() -> int | None:
+    """The id of the session behind this request; call after current_viewer()."""
+    return g.get("session_id")
+
+
+async def log_in(user: User) -> None:
+    token = await AuthSession.begin(user)
+    login_user(AuthUser(token), remember=True)
+
+
+async def log_out() -> None:
+    token = current_user.auth_id
+    if token:
+        await AuthSession.end(token)
+    logout_user()
+
+
+def login_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
+    """Send logged-out visitors to /login; htmx requests are told to go there too."""
+
+    @wraps(view)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        if await current_viewer() is None:
+            if request.headers.get("HX-Request") == "true":
+                return Response("", status=401, headers={"HX-Redirect": "/login"})
+            return redirect("/login")
+        return await view(*args, **kwargs)
+
+    return guarded
+
+
+def csrf_token() -> str:
+    """This browser's CSRF token, made on first use and kept in the signed session cookie."""
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return session[CSRF_FIELD]
+
+
+async def check_csrf() -> None:
+    """Refuse any state-changing request that doesn't carry this browser's token."""
+    if request.method in SAFE_METHODS:
+        return
+    expected = session.get(CSRF_FIELD)
+    sent = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
+    if not expected or not sent or not hmac.compare_digest(expected, sent):
+        abort(403, "This form has expired. Reload the page and try again.")
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def socket_origin_allowed() -> bool:
+    """The handshake's Origin must be this app as the browser sees it; missing or null fails."""
+    origin = websocket.headers.get("Origin")
+    if not origin or origin == "null":
+        return False
+    scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    return hmac.compare_digest(origin, f"{scheme}://{websocket.host}")

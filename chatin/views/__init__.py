@@ -1,0 +1,1 @@
+"""HTTP blueprints: accounts, chat and health."""

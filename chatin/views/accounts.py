@@ -1,0 +1,97 @@
+"""Sign-up, log-in and log-out."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, current_app, redirect, render_template, request
+
+from chatin.auth import LOGIN_FAILURES, SIGNUPS, client_address, current_viewer, log_in, log_out
+from chatin.config import Settings
+from chatin.models import MAX_DISPLAY_NAME_CHARS, MIN_PASSWORD_CHARS, InvalidInput, User
+
+blueprint = Blueprint("accounts", __name__)
+
+LOGIN_FAILED = "Invalid email or password"
+
+
+def _settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+async def _signup_page(status: int = 200, **context: object) -> tuple[str, int]:
+    page = await render_template(
+        "pages/signup.html",
+        max_display_name=MAX_DISPLAY_NAME_CHARS,
+        min_password=MIN_PASSWORD_CHARS,
+        **context,
+    )
+    return page, status
+
+
+async def _login_page(status: int = 200, **context: object) -> tuple[str, int]:
+    return await render_template("pages/login.html", **context), status
+
+
+def _too_many(retry_after: int, page: tuple[str, int]) -> Response:
+    body, _ = page
+    return Response(body, status=429, headers={"Retry-After": str(retry_after)})
+
+
+@blueprint.get("/signup")
+async def signup_form() -> tuple[str, int] | Response:
+    if await current_viewer() is not None:
+        return redirect("/")
+    return await _signup_page(values={}, errors={})
+
+
+@blueprint.post("/signup")
+async def signup() -> tuple[str, int] | Response:
+    form = await request.form
+    values = {name: form.get(name, "") for name in ("display_name", "email")}
+    limited = _settings().rate_limits
+    if limited and (wait := await SIGNUPS.retry_after(f"addr:{client_address()}")):
+        message = "Too many sign-ups from your network. Try again later."
+        return _too_many(wait, await _signup_page(values=values, errors={"form": message}))
+    try:
+        user = await User.sign_up(
+            values["display_name"],
+            values["email"],
+            form.get("password", ""),
+            rounds=_settings().bcrypt_rounds,
+        )
+    except InvalidInput as invalid:
+        return await _signup_page(422, values=values, errors=invalid.errors)
+    if limited:
+        await SIGNUPS.hit(f"addr:{client_address()}")
+    await log_in(user)
+    return redirect("/", 303)
+
+
+@blueprint.get("/login")
+async def login_form() -> tuple[str, int] | Response:
+    if await current_viewer() is not None:
+        return redirect("/")
+    return await _login_page(email="", error=None)
+
+
+@blueprint.post("/login")
+async def login() -> tuple[str, int] | Response:
+    form = await request.form
+    email = form.get("email", "")
+    keys = (f"email:{User.email_key_of(email)}", f"addr:{client_address()}")
+    limited = _settings().rate_limits
+    if limited and (wait := await LOGIN_FAILURES.retry_after(*keys)):
+        message = "Too many failed log-ins. Wait a few minutes and try again."
+        return _too_many(wait, await _login_page(email=email, error=message))
+    user = await User.authenticate(email, form.get("password", ""))
+    if user is None:
+        if limited:
+            await LOGIN_FAILURES.hit(*keys)
+        return await _login_page(401, email=email, error=LOGIN_FAILED)
+    await log_in(user)
+    return redirect("/", 303)
+
+
+@blueprint.post("/logout")
+async def logout() -> Response:
+    await log_out()
+    return redirect("/login", 303)
