@@ -1,11 +1,16 @@
 """ChatIn: a self-hosted real-time chat, rendered on the server.
 
 `create_app(settings)` builds the app without touching files, sockets or the database;
-`before_serving` connects. `chatin.app` is the app built from the environment, for `hypercorn chatin:app`.
+`before_serving` connects. `chatin.app` is built from the environment, for
+`hypercorn chatin:app`.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
 from pathlib import Path
 
 from quart import Quart, Response, render_template, request
@@ -19,6 +24,8 @@ from chatin.views import accounts, chat, health
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
+LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
+PR_SET_PDEATHSIG = 1
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -56,12 +63,27 @@ def create_app(settings: Settings | None = None) -> Quart:
 def _register_lifecycle(app: Quart, settings: Settings) -> None:
     @app.before_serving
     async def start() -> None:
+        _die_with_launcher()
         app.secret_key = settings.secret_key or load_or_create_secret_key(settings.data_dir)
         await db.open(db.require_url(settings.database_url))
 
     @app.after_serving
     async def stop() -> None:
         await db.close()
+
+
+def _die_with_launcher() -> None:
+    """A worker of `python -m chatin` ends when its launcher dies, even by SIGKILL.
+
+    Otherwise an orphaned worker would keep the port and talk to a stopped database.
+    """
+    launcher = os.environ.get(LAUNCHER_PID_ENV)
+    if launcher is None or sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(launcher):  # the launcher died before prctl took effect
+        os._exit(1)
 
 
 async def _security_headers(response: Response) -> Response:

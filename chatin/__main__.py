@@ -19,7 +19,7 @@ from types import FrameType
 from hypercorn.config import Config
 from hypercorn.run import run
 
-from chatin import ROOT, db
+from chatin import LAUNCHER_PID_ENV, ROOT, db
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 
 READY_TIMEOUT_SECONDS = 60
@@ -77,6 +77,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(db.migrate(url))
         if settings.secret_key is None:
             load_or_create_secret_key(settings.data_dir)
+        os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         threading.Thread(target=announce_when_ready, args=(args.bind,), daemon=True).start()
         return run(hypercorn_config(args.bind, args.workers))
 

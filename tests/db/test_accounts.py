@@ -1,0 +1,70 @@
+"""Account rules, enforced by the model whatever route calls it."""
+
+from __future__ import annotations
+
+import pytest
+from quart import Quart
+
+from chatin.models import AuthSession, InvalidInput, User
+
+ROUNDS = 4
+
+
+async def test_sign_up_trims_name_and_keeps_email_as_typed(app: Quart) -> None:
+    user = await User.sign_up("  Ada Lovelace  ", "Ada@Example.COM", "password1", ROUNDS)
+    stored = await User.get(id=user.id)
+    assert stored.display_name == "Ada Lovelace"
+    assert stored.email == "Ada@Example.COM"
+    assert stored.password_hash.startswith("$2b$04$")
+    assert "password1" not in stored.password_hash
+
+
+async def test_email_is_unique_whatever_its_case(app: Quart) -> None:
+    await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
+    with pytest.raises(InvalidInput) as taken:
+        await User.sign_up("Other Ada", "ADA@example.com", "password2", ROUNDS)
+    assert "email" in taken.value.errors
+    assert await User.all().count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "password", "bad_fields"),
+    [
+        ("   ", "a@example.com", "password1", {"display_name"}),
+        ("x" * 81, "a@example.com", "password1", {"display_name"}),
+        ("Ada", "not-an-email", "password1", {"email"}),
+        ("Ada", "a@example.com", "short", {"password"}),
+        ("Ada", "a@example.com", "é" * 40, {"password"}),
+        ("", "", "", {"display_name", "email", "password"}),
+    ],
+)
+async def test_broken_rules_are_reported_per_field_and_nothing_stored(
+    app: Quart, name: str, email: str, password: str, bad_fields: set[str]
+) -> None:
+    with pytest.raises(InvalidInput) as invalid:
+        await User.sign_up(name, email, password, ROUNDS)
+    assert set(invalid.value.errors) == bad_fields
+    assert await User.all().count() == 0
+
+
+async def test_eighty_character_name_is_allowed(app: Quart) -> None:
+    user = await User.sign_up("x" * 80, "long@example.com", "password1", ROUNDS)
+    assert len(user.display_name) == 80
+
+
+async def test_authenticate_accepts_only_the_right_password(app: Quart) -> None:
+    user = await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
+    found = await User.authenticate("ADA@example.com", "password1")
+    assert found is not None and found.id == user.id
+    assert await User.authenticate("ada@example.com", "password2") is None
+    assert await User.authenticate("nobody@example.com", "password1") is None
+    assert await User.authenticate("ada@example.com", "x" * 100) is None
+
+
+async def test_ended_session_no_longer_finds_its_user(app: Quart) -> None:
+    user = await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
+    token = await AuthSession.begin(user)
+    found = await AuthSession.viewer(token)
+    assert found is not None and found[0].id == user.id
+    await AuthSession.end(token)
+    assert await AuthSession.viewer(token) is None
