@@ -14,12 +14,18 @@ import sys
 from pathlib import Path
 
 from quart import Quart, Response, render_template, request
+from quart_rate_limiter import RateLimiter
 from werkzeug.exceptions import HTTPException
 
 from chatin import db
 from chatin.auth import SchemeAwareSessionInterface, check_csrf, csrf_token, make_auth
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
-from chatin.models import NotFound
+from chatin.live import socket
+from chatin.live.frames import render_event
+from chatin.live.hub import RESTART_CODE, Hub
+from chatin.live.listener import Listener
+from chatin.models import MAX_MESSAGE_CHARS, NotFound
+from chatin.text import linkify, local_time
 from chatin.views import accounts, chat, health
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +57,13 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.session_interface = SchemeAwareSessionInterface()
     make_auth().init_app(app)
     app.add_template_global(csrf_token)
+    app.add_template_filter(linkify)
+    app.add_template_filter(local_time)
+    app.jinja_env.globals["MAX_MESSAGE_CHARS"] = MAX_MESSAGE_CHARS
+    RateLimiter(app, enabled=settings.rate_limits)
     app.before_request(check_csrf)
     app.after_request(_security_headers)
-    for module in (accounts, chat, health):
+    for module in (accounts, chat, health, socket):
         app.register_blueprint(module.blueprint)
     _register_error_pages(app)
     _register_lifecycle(app, settings)
@@ -65,10 +75,19 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
     async def start() -> None:
         _die_with_launcher()
         app.secret_key = settings.secret_key or load_or_create_secret_key(settings.data_dir)
-        await db.open(db.require_url(settings.database_url))
+        database_url = db.require_url(settings.database_url)
+        await db.open(database_url)
+        hub = Hub(app, render_event)
+        hub.start()
+        app.extensions["hub"] = hub
+        app.extensions["listener"] = await Listener.start(database_url, hub)
 
     @app.after_serving
     async def stop() -> None:
+        await app.extensions["listener"].stop()
+        hub: Hub = app.extensions["hub"]
+        hub.close_all(RESTART_CODE)
+        await hub.stop()
         await db.close()
 
 

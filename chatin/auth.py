@@ -13,8 +13,9 @@ from quart import Response, abort, g, redirect, request, session, websocket
 from quart.ctx import has_request_context
 from quart.sessions import SecureCookieSessionInterface
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
+from tortoise import connections
 
-from chatin.models import AuthSession, Throttle, User
+from chatin.models import AuthSession, Throttle, User, notify
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -73,9 +74,14 @@ async def log_in(user: User) -> None:
 
 
 async def log_out() -> None:
+    """End this session on the server; every worker closes the session's open sockets."""
+    viewer = await current_viewer()
     token = current_user.auth_id
-    if token:
+    if token and viewer is not None:
         await AuthSession.end(token)
+        await notify(
+            connections.get("default"), "logout", session=current_session_id(), to=[viewer.id]
+        )
     logout_user()
 
 

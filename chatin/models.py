@@ -1,11 +1,15 @@
-"""The domain: accounts and sessions, with the verbs that change them."""
+"""The domain: accounts, conversations and messages, with the verbs that change them."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
@@ -13,11 +17,13 @@ from tortoise import connections, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 MAX_DISPLAY_NAME_CHARS = 80
 MAX_EMAIL_CHARS = 254
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt refuses longer secrets
+NOTIFY_CHANNEL = "chatin"
 
 # A real hash of a random secret: unknown emails are checked against it, so a log-in
 # takes as long whether or not the account exists.
@@ -212,3 +218,307 @@ def _seconds_until(moment: datetime) -> int:
 
 def _connection() -> BaseDBAsyncClient:
     return connections.get("default")
+
+
+MAX_MESSAGE_CHARS = 4_000
+PAGE_SIZE = 50
+
+
+class TooLong(Exception):
+    """A message over MAX_MESSAGE_CHARS; nothing was stored."""
+
+
+class NotDelivered(Exception):
+    """The other side does not take messages from this author (they blocked them)."""
+
+
+class ConversationKind(StrEnum):
+    DIRECT = "direct"
+    GROUP = "group"
+
+
+class MemberState(StrEnum):
+    REQUEST = "request"  # someone started a chat with this member, who hasn't answered
+    ACTIVE = "active"
+    BLOCKED = "blocked"  # this member blocked the conversation: hidden, takes no messages
+
+
+class MemberRole(StrEnum):
+    OWNER = "owner"
+    MEMBER = "member"
+
+
+class Conversation(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(ConversationKind, max_length=8, default=ConversationKind.DIRECT)
+    direct_key = fields.CharField(
+        max_length=40, null=True, unique=True, description="'<low id>:<high id>': one per pair"
+    )
+    last_message_id = fields.BigIntField(null=True)
+    last_activity_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "conversations"
+
+    @staticmethod
+    def direct_key_of(a: int, b: int) -> str:
+        low, high = sorted((a, b))
+        return f"{low}:{high}"
+
+    @classmethod
+    async def visible_to(cls, viewer: User, conversation_id: int) -> Conversation:
+        """The conversation if viewer is a member who hasn't blocked it; else NotFound."""
+        found = await cls.filter(
+            id=conversation_id,
+            memberships__user_id=viewer.id,
+            memberships__state__in=(MemberState.REQUEST, MemberState.ACTIVE),
+        ).first()
+        if found is None:
+            raise NotFound
+        return found
+
+    @classmethod
+    async def start_direct(cls, starter: User, email: str) -> Conversation:
+        """Open (or find) the one-to-one conversation with the account behind email.
+
+        A new conversation is a request on the other side until they accept or write back.
+        """
+        other = await User.get_or_none(email_key=User.email_key_of(email))
+        if other is None:
+            raise InvalidInput({"contact_email": "No one with that email uses ChatIn yet."})
+        if other.id == starter.id:
+            raise InvalidInput({"contact_email": "That's your own email."})
+        key = cls.direct_key_of(starter.id, other.id)
+        async with in_transaction() as conn:
+            conversation, created = await cls.get_or_create(direct_key=key, using_db=conn)
+            if created:
+                await Membership.bulk_create(
+                    [
+                        Membership(
+                            conversation=conversation,
+                            user=starter,
+                            role=MemberRole.OWNER,
+                            state=MemberState.ACTIVE,
+                        ),
+                        Membership(
+                            conversation=conversation, user=other, state=MemberState.REQUEST
+                        ),
+                    ],
+                    using_db=conn,
+                )
+                await notify(conn, "conversation", conversation=conversation.id, to=[other.id])
+            else:
+                await conversation.accept(starter, conn)
+        return conversation
+
+    async def accept(self, member: User, conn: BaseDBAsyncClient | None = None) -> None:
+        """A request becomes a normal conversation for member; blocked stays blocked."""
+        conn = conn or _connection()
+        updated = (
+            await Membership.filter(
+                conversation_id=self.id, user_id=member.id, state=MemberState.REQUEST
+            )
+            .using_db(conn)
+            .update(state=MemberState.ACTIVE)
+        )
+        if updated:
+            await notify(conn, "conversation", conversation=self.id, to=[member.id])
+
+    async def block(self, member: User) -> None:
+        """Hide the conversation from member and refuse the others' messages to them."""
+        async with in_transaction() as conn:
+            await (
+                Membership.filter(conversation_id=self.id, user_id=member.id)
+                .using_db(conn)
+                .update(state=MemberState.BLOCKED)
+            )
+            await notify(conn, "conversation", conversation=self.id, to=[member.id])
+
+    async def post(self, author: User, body: str, client_id: UUID) -> Message:
+        """Store a message once per client_id and announce it on commit.
+
+        The conversation row lock makes a conversation's ids commit in order, which the
+        catch-up cursor relies on.
+        """
+        body = Message.clean(body)
+        async with in_transaction() as conn:
+            states = await _member_states_locked(conn, self.id)
+            if states.get(author.id) not in (MemberState.REQUEST, MemberState.ACTIVE):
+                raise NotFound
+            if MemberState.BLOCKED in states.values():
+                raise NotDelivered
+            message, created = await Message.get_or_create(
+                author_id=author.id,
+                client_id=client_id,
+                defaults={"conversation_id": self.id, "body": body},
+                using_db=conn,
+            )
+            if created:
+                await _record_activity(conn, self.id, message.id, author.id)
+                await notify(
+                    conn, "message", conversation=self.id, message=message.id, to=list(states)
+                )
+        return message
+
+    async def messages_before(self, before: int | None, limit: int = PAGE_SIZE) -> list[Message]:
+        """Up to `limit` messages older than id `before` (newest page when None), oldest first."""
+        query = Message.filter(conversation_id=self.id)
+        if before is not None:
+            query = query.filter(id__lt=before)
+        page = await query.order_by("-id").limit(limit)
+        return list(reversed(page))
+
+    async def messages_after(self, after: int, limit: int) -> list[Message]:
+        """Messages newer than id `after`, oldest first: what a reconnecting tab missed."""
+        return (
+            await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
+        )
+
+    async def mark_read(self, reader: User) -> None:
+        """Everything up to the latest message counts as read by reader; never moves back."""
+        await _connection().execute_query(
+            "UPDATE memberships SET last_read_message_id = c.last_message_id "
+            "FROM conversations c WHERE c.id = memberships.conversation_id "
+            "AND memberships.conversation_id = $1 AND memberships.user_id = $2 "
+            "AND c.last_message_id > memberships.last_read_message_id",
+            [self.id, reader.id],
+        )
+
+
+class Membership(Model):
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "chatin.Conversation", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "chatin.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(MemberRole, max_length=8, default=MemberRole.MEMBER)
+    state = fields.CharEnumField(MemberState, max_length=8, default=MemberState.ACTIVE)
+    last_read_message_id = fields.BigIntField(default=0)
+    joined_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "memberships"
+        unique_together = (("conversation", "user"),)
+        indexes = (("user_id", "state"),)
+
+
+class Message(Model):
+    id = fields.BigIntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "chatin.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "chatin.User", related_name="messages", on_delete=fields.CASCADE
+    )
+    body = fields.TextField()
+    client_id = fields.UUIDField(description="the sender's id for this write: retries store once")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "messages"
+        unique_together = (("author", "client_id"),)
+        indexes = (("conversation_id", "id"),)
+
+    @staticmethod
+    def clean(body: str) -> str:
+        """The body as stored: line endings normalised, edges trimmed, size bounded."""
+        text = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+        if not text:
+            raise InvalidInput({"body": "Write something first."})
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise TooLong
+        return text
+
+
+async def _member_states_locked(conn: BaseDBAsyncClient, conversation_id: int) -> dict[int, str]:
+    rows = await conn.execute_query_dict(
+        "SELECT m.user_id, m.state FROM memberships m JOIN conversations c "
+        "ON c.id = m.conversation_id WHERE c.id = $1 FOR UPDATE OF c",
+        [conversation_id],
+    )
+    return {row["user_id"]: row["state"] for row in rows}
+
+
+async def _record_activity(
+    conn: BaseDBAsyncClient, conversation_id: int, message_id: int, author_id: int
+) -> None:
+    """Move the conversation up the lists; writing back accepts a request; own text is read."""
+    await conn.execute_query(
+        "UPDATE conversations SET last_message_id = $2, last_activity_at = now() WHERE id = $1",
+        [conversation_id, message_id],
+    )
+    await conn.execute_query(
+        "UPDATE memberships SET last_read_message_id = $3, "
+        "state = CASE WHEN state = 'request' THEN 'active' ELSE state END "
+        "WHERE conversation_id = $1 AND user_id = $2",
+        [conversation_id, author_id, message_id],
+    )
+
+
+async def notify(conn: BaseDBAsyncClient, kind: str, **ids: int | list[int]) -> None:
+    """Queue an announcement of ids (never HTML) that PostgreSQL sends only on commit."""
+    payload = json.dumps({"kind": kind, **ids})
+    await conn.execute_query("SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, payload])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One conversation as a viewer's list shows it."""
+
+    id: int
+    viewer_id: int
+    state: str
+    other_id: int
+    other_name: str
+    last_body: str | None
+    last_author_id: int | None
+    last_at: datetime | None
+    unread: int
+
+    @property
+    def is_request(self) -> bool:
+        return self.state == MemberState.REQUEST
+
+    @property
+    def last_is_mine(self) -> bool:
+        return self.last_author_id == self.viewer_id
+
+
+_ENTRIES_SQL = """
+SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
+       u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
+       lm.created_at AS last_at,
+       (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
+          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id) AS unread
+FROM memberships me
+JOIN conversations c ON c.id = me.conversation_id
+JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
+JOIN users u ON u.id = other.user_id
+LEFT JOIN messages lm ON lm.id = c.last_message_id
+WHERE me.state <> 'blocked' AND {where}
+ORDER BY c.last_activity_at DESC, c.id DESC
+"""
+
+
+async def entries_of_viewer(viewer_id: int) -> list[Entry]:
+    """The viewer's conversation list, most recent activity first."""
+    rows = await _connection().execute_query_dict(
+        _ENTRIES_SQL.format(where="me.user_id = $1"), [viewer_id]
+    )
+    return [Entry(**row) for row in rows]
+
+
+async def entries_for_members(conversation_id: int, user_ids: list[int]) -> dict[int, Entry]:
+    """One conversation's list entry for each of these users (absent when they blocked it)."""
+    rows = await _connection().execute_query_dict(
+        _ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])"),
+        [conversation_id, user_ids],
+    )
+    return {row["viewer_id"]: Entry(**row) for row in rows}
+
+
+async def message_with_author(message_id: int) -> Message | None:
+    return await Message.filter(id=message_id).select_related("author").first()

@@ -1,15 +1,201 @@
-"""The chat page."""
+"""The chat pages and the writes they make: contacts, messages, accept and block."""
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template
+import uuid
+from datetime import timedelta
+
+from quart import Blueprint, Response, current_app, redirect, render_template, request
+from quart_rate_limiter import rate_limit
 
 from chatin.auth import current_viewer, login_required
+from chatin.models import (
+    MAX_MESSAGE_CHARS,
+    PAGE_SIZE,
+    Conversation,
+    InvalidInput,
+    NotDelivered,
+    NotFound,
+    Throttle,
+    TooLong,
+    User,
+    entries_of_viewer,
+)
 
 blueprint = Blueprint("chat", __name__)
+
+CONTACT_ADDS = Throttle("contacts", limit=30, window=timedelta(hours=1))
+NOT_DELIVERED = "This message could not be delivered."
+TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _go(location: str) -> Response:
+    """Where a write leads: htmx is told to navigate, a plain form gets a 303."""
+    if _is_htmx():
+        return Response("", status=204, headers={"HX-Redirect": location})
+    return redirect(location, 303)
+
+
+async def _viewer() -> User:
+    viewer = await current_viewer()
+    assert viewer is not None  # login_required ran first
+    return viewer
+
+
+async def _user_key() -> str:
+    viewer = await current_viewer()
+    return f"user:{viewer.id if viewer else request.remote_addr}"
+
+
+async def _limits_off() -> bool:
+    return not current_app.extensions["settings"].rate_limits
+
+
+def _parse_id(raw: str | None) -> int | None:
+    """A message id from a query string; garbage means "none" rather than an error page."""
+    try:
+        value = int(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is None or 0 < value < 2**63 else None
+
+
+async def _chat_page(viewer: User, status: int = 200, **context: object) -> tuple[str, int]:
+    entries = await entries_of_viewer(viewer.id)
+    context.setdefault("contact_error", None)
+    context.setdefault("contact_email", "")
+    page = await render_template("pages/chat.html", viewer=viewer, entries=entries, **context)
+    return page, status
 
 
 @blueprint.get("/")
 @login_required
-async def home() -> str:
-    return await render_template("pages/chat.html", viewer=await current_viewer())
+async def home() -> tuple[str, int]:
+    return await _chat_page(await _viewer())
+
+
+@blueprint.post("/contacts")
+@login_required
+async def add_contact() -> Response | tuple[str, int]:
+    viewer = await _viewer()
+    email = (await request.form).get("contact_email", "")
+    limited = current_app.extensions["settings"].rate_limits
+    if limited and (wait := await CONTACT_ADDS.retry_after(f"user:{viewer.id}")):
+        page, _ = await _chat_page(
+            viewer, contact_email=email, contact_error="Too many new contacts. Try again later."
+        )
+        return Response(page, status=429, headers={"Retry-After": str(wait)})
+    try:
+        conversation = await Conversation.start_direct(viewer, email)
+    except InvalidInput as invalid:
+        error = invalid.errors["contact_email"]
+        return await _chat_page(viewer, 422, contact_email=email, contact_error=error)
+    finally:
+        if limited:
+            await CONTACT_ADDS.hit(f"user:{viewer.id}")
+    return _go(f"/c/{conversation.id}")
+
+
+@blueprint.get("/c/<int:conversation_id>")
+@login_required
+async def conversation_page(conversation_id: int) -> tuple[str, int]:
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    before = _parse_id(request.args.get("before"))
+    messages = await conversation.messages_before(before, PAGE_SIZE + 1)
+    has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
+    await conversation.mark_read(viewer)
+    entries = await entries_of_viewer(viewer.id)
+    entry = next((e for e in entries if e.id == conversation.id), None)
+    if entry is None:
+        raise NotFound
+    page = await render_template(
+        "pages/conversation.html",
+        viewer=viewer,
+        entries=entries,
+        open_id=conversation.id,
+        entry=entry,
+        conversation=conversation,
+        messages=messages,
+        has_older=has_older,
+        client_id=uuid.uuid4(),
+        max_message_chars=MAX_MESSAGE_CHARS,
+        error=None,
+    )
+    return page, 200
+
+
+@blueprint.get("/c/<int:conversation_id>/messages")
+@login_required
+async def older_messages(conversation_id: int) -> str:
+    """The page of messages before `before`, with the link to the page before that."""
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    messages = await conversation.messages_before(
+        _parse_id(request.args.get("before")), PAGE_SIZE + 1
+    )
+    has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
+    return await render_template(
+        "partials/older_page.html",
+        conversation=conversation,
+        messages=messages,
+        has_older=has_older,
+        viewer=viewer,
+    )
+
+
+@blueprint.post("/c/<int:conversation_id>/messages")
+@login_required
+@rate_limit(20, timedelta(seconds=10), key_function=_user_key, skip_function=_limits_off)
+async def send_message(conversation_id: int) -> Response | tuple[str, int]:
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    form = await request.form
+    try:
+        client_id = uuid.UUID(form.get("client_id", ""))
+    except ValueError:
+        return await _send_failed(conversation_id, "This page is out of date. Reload it.", 400)
+    try:
+        message = await conversation.post(viewer, form.get("body", ""), client_id)
+    except TooLong:
+        return await _send_failed(conversation_id, TOO_LONG, 413)
+    except InvalidInput as invalid:
+        return await _send_failed(conversation_id, invalid.errors["body"], 400)
+    except NotDelivered:
+        return await _send_failed(conversation_id, NOT_DELIVERED, 422)
+    if not _is_htmx():
+        return redirect(f"/c/{conversation_id}", 303)
+    html = await render_template("partials/message.html", message=message, viewer=viewer)
+    return html, 201
+
+
+async def _send_failed(conversation_id: int, text: str, status: int) -> tuple[str, int]:
+    """htmx shows the text beside the failed bubble; a plain form gets the error page."""
+    if _is_htmx():
+        return text, status
+    page = await render_template(
+        "pages/error.html", code=status, message=text, back=f"/c/{conversation_id}"
+    )
+    return page, status
+
+
+@blueprint.post("/c/<int:conversation_id>/accept")
+@login_required
+async def accept(conversation_id: int) -> Response:
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    await conversation.accept(viewer)
+    return _go(f"/c/{conversation_id}")
+
+
+@blueprint.post("/c/<int:conversation_id>/block")
+@login_required
+async def block(conversation_id: int) -> Response:
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    await conversation.block(viewer)
+    return _go("/")

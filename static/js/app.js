@@ -1,2 +1,263 @@
-// ChatIn's small browser helpers. Everything works without them; they only make it nicer.
-"use strict";
+// ChatIn's browser helpers. Pages work without them; they add Enter-to-send, pending
+// bubbles, exactly-once ordered message insertion, scrolling and the reconnect banner.
+(function () {
+  "use strict";
+
+  const BOTTOM_SLACK_PX = 80;
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"];
+    } catch (_) {
+      return "";
+    }
+  }
+
+  function thread() {
+    return document.querySelector(".thread");
+  }
+
+  function atBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < BOTTOM_SLACK_PX;
+  }
+
+  function scrollToBottom(box) {
+    box.scrollTop = box.scrollHeight;
+  }
+
+  function formatTimes(root) {
+    const today = new Date().toDateString();
+    root.querySelectorAll("time[datetime]").forEach((el) => {
+      const when = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(when.getTime())) return;
+      const sameDay = when.toDateString() === today;
+      const inList = el.closest(".conv-entry");
+      el.textContent = inList && !sameDay
+        ? when.toLocaleDateString([], { day: "numeric", month: "short" })
+        : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.title = when.toLocaleString();
+    });
+  }
+
+  // Put stored messages into the thread: each once, in id order, replacing its pending bubble.
+  function placeMessages(box, source) {
+    const follow = atBottom(box);
+    source.querySelectorAll("article[data-id]").forEach((incoming) => {
+      const article = incoming.cloneNode(true);
+      const existing = document.getElementById(article.id);
+      if (existing) {
+        existing.replaceWith(article);
+      } else {
+        const pending = box.querySelector(`.pending[data-client-id="${article.dataset.clientId}"]`);
+        if (pending) pending.remove();
+        const id = Number(article.dataset.id);
+        const later = Array.from(box.querySelectorAll("article[data-id], .pending"))
+          .find((el) => el.classList.contains("pending") || Number(el.dataset.id) > id);
+        box.insertBefore(article, later || null);
+      }
+      formatTimes(article);
+    });
+    if (follow) scrollToBottom(box);
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", (event) => {
+    const { target, fragment } = event.detail;
+    if (target.classList.contains("thread")) {
+      placeMessages(target, fragment);
+      event.detail.shouldSwap = false;
+    } else if (target.id === "conversation-list") {
+      fragment.querySelectorAll(".conv-entry[id]").forEach((entry) => {
+        const old = document.getElementById(entry.id);
+        if (old) old.remove();
+      });
+      target.querySelector(".list-empty")?.remove();
+    }
+  });
+
+  // The open conversation's entry is highlighted; its request buttons live in the banner.
+  function markOpenConversation() {
+    const open = document.querySelector(".conversation[data-conversation]");
+    const id = open ? open.dataset.conversation : null;
+    document.querySelectorAll(".conv-entry").forEach((entry) => {
+      entry.classList.toggle("active", entry.dataset.conversation === id);
+    });
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", (event) => {
+    formatTimes(event.detail.target.parentNode || document);
+    markOpenConversation();
+  });
+  document.addEventListener("htmx:load", (event) => formatTimes(event.detail.elt));
+
+  // Loading older messages above keeps the reader's place.
+  let fromBottom = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const box = thread();
+    if (box && event.detail.target.classList.contains("older")) {
+      fromBottom = box.scrollHeight - box.scrollTop;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    const box = thread();
+    if (box && fromBottom !== null) {
+      box.scrollTop = box.scrollHeight - fromBottom;
+      fromBottom = null;
+    }
+  });
+
+  // The composer: Enter sends, Shift+Enter breaks the line, the box grows with its text.
+  function composer() {
+    return document.querySelector("form.composer");
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLTextAreaElement) || !box.closest("form.composer")) return;
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    if (box.value.trim()) box.form.requestSubmit();
+  });
+
+  function fitHeight(box) {
+    box.style.height = "auto";
+    box.style.height = `${Math.min(box.scrollHeight, 160)}px`;
+  }
+
+  document.addEventListener("input", (event) => {
+    const box = event.target;
+    if (box instanceof HTMLTextAreaElement && box.closest("form.composer")) {
+      fitHeight(box);
+      box.form.querySelector(".send").disabled = !box.value.trim();
+    }
+  });
+
+  function pendingBubble(text, clientId) {
+    const article = document.createElement("article");
+    article.className = "bubble mine pending";
+    article.dataset.clientId = clientId;
+    const body = document.createElement("p");
+    body.className = "body";
+    body.textContent = text;
+    const meta = document.createElement("footer");
+    meta.className = "meta";
+    const status = document.createElement("span");
+    status.className = "status";
+    status.setAttribute("role", "img");
+    status.setAttribute("aria-label", "Sending");
+    status.textContent = "◷";
+    meta.append(status);
+    article.append(body, meta);
+    return article;
+  }
+
+  function markFailed(bubble, reason, retry) {
+    bubble.classList.add("failed");
+    bubble.querySelector(".meta").replaceChildren();
+    const note = document.createElement("span");
+    note.className = "failure";
+    note.textContent = reason;
+    const again = document.createElement("button");
+    again.type = "button";
+    again.className = "small";
+    again.textContent = "Retry";
+    again.addEventListener("click", retry);
+    bubble.querySelector(".meta").append(note, again);
+  }
+
+  const outgoing = new Map();
+
+  function failureText(xhr) {
+    if (!xhr || xhr.status === 0) return "Not sent: no connection.";
+    const text = (xhr.responseText || "").trim();
+    return text && text.length < 200 && !text.startsWith("<") ? text : "Not sent.";
+  }
+
+  function settle(form, clientId, xhr) {
+    const bubble = document.querySelector(`.pending[data-client-id="${clientId}"]`);
+    if (xhr && xhr.status >= 200 && xhr.status < 300) {
+      outgoing.delete(clientId);
+      const holder = document.createElement("template");
+      holder.innerHTML = xhr.responseText;
+      const box = thread();
+      if (box) placeMessages(box, holder.content);
+      return;
+    }
+    if (bubble) markFailed(bubble, failureText(xhr), () => resend(form, clientId));
+  }
+
+  function resend(form, clientId) {
+    const body = outgoing.get(clientId);
+    const bubble = document.querySelector(`.pending[data-client-id="${clientId}"]`);
+    if (body === undefined || !bubble) return;
+    bubble.replaceWith(pendingBubble(body, clientId));
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.getAttribute("action"));
+    xhr.setRequestHeader("Content-Type", "application/x-www-form-urlencoded");
+    xhr.setRequestHeader("HX-Request", "true");
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    xhr.onload = () => settle(form, clientId, xhr);
+    xhr.onerror = () => settle(form, clientId, null);
+    xhr.send(new URLSearchParams({ body, client_id: clientId }).toString());
+  }
+
+  document.addEventListener("htmx:configRequest", (event) => {
+    const form = event.detail.elt;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("composer")) return;
+    const params = event.detail.parameters;
+    const text = String(params.get ? params.get("body") : params.body || "");
+    const clientId = String(params.get ? params.get("client_id") : params.client_id);
+    outgoing.set(clientId, text);
+    const box = thread();
+    if (box) {
+      box.append(pendingBubble(text, clientId));
+      scrollToBottom(box);
+    }
+    const textarea = form.querySelector("textarea");
+    textarea.value = "";
+    fitHeight(textarea);
+    form.querySelector(".send").disabled = true;
+    form.querySelector("input[name=client_id]").value = newClientId();
+    textarea.focus();
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const form = event.detail.elt;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("composer")) return;
+    const params = event.detail.requestConfig && event.detail.requestConfig.parameters;
+    const clientId = params && String(params.get ? params.get("client_id") : params.client_id);
+    if (clientId) settle(form, clientId, event.detail.failed && !event.detail.xhr.status ? null : event.detail.xhr);
+  });
+
+  // Show when the live connection is down; the ws extension reconnects by itself.
+  document.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail.event && event.detail.event.code;
+    if (code === 4401) {
+      window.location.assign("/login");
+      return;
+    }
+    const banner = document.getElementById("connection");
+    if (banner) banner.hidden = false;
+  });
+  document.addEventListener("htmx:wsOpen", () => {
+    const banner = document.getElementById("connection");
+    if (banner) banner.hidden = true;
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    formatTimes(document);
+    markOpenConversation();
+    const box = thread();
+    if (box) scrollToBottom(box);
+    const form = composer();
+    if (form) form.querySelector(".send").disabled = true;
+  });
+})();

@@ -1,0 +1,76 @@
+"""One LISTEN connection per worker: PostgreSQL tells every worker what was committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import asyncpg
+
+from chatin import db
+from chatin.live.hub import RESTART_CODE, Hub
+from chatin.models import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class Listener:
+    """Feeds the hub; if the connection drops it reconnects with backoff, then asks every
+    local tab to reconnect so it catches up on what was announced meanwhile."""
+
+    def __init__(self, database_url: str, hub: Hub) -> None:
+        self._database_url = database_url
+        self._hub = hub
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, database_url: str, hub: Hub) -> Listener:
+        listener = cls(database_url, hub)
+        await listener._connect()
+        listener._task = asyncio.create_task(listener._keep_alive(), name="chatin-listener")
+        return listener
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _connect(self) -> None:
+        conn = await db.connect(self._database_url)
+        conn.add_termination_listener(lambda _: self._lost.set())
+        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self._conn = conn
+        self._lost.clear()
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            log.warning("ignoring a malformed notification: %r", payload[:200])
+            return
+        self._hub.deliver(event)
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("lost the LISTEN connection; reconnecting")
+            await self._reconnect()
+            self._hub.close_all(RESTART_CODE)
+
+    async def _reconnect(self) -> None:
+        delay = 0.2
+        while True:
+            with contextlib.suppress(db.DatabaseUnavailable, OSError):
+                await self._connect()
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)

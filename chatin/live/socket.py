@@ -1,0 +1,148 @@
+"""/ws: one socket per tab. It only pushes; what the tab says is a hello with its cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from quart import Blueprint, current_app, websocket
+
+from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
+from chatin.live import frames
+from chatin.live.hub import Hub, Push
+from chatin.models import Conversation, NotFound, User, entries_of_viewer
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("live", __name__)
+
+QUEUE_SIZE = 256
+TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then catches up
+CATCH_UP_BATCH = 200
+MAX_HELLO_BYTES = 2_000
+
+
+class Hello:
+    """A tab's hello, queued behind earlier pushes so catch-up and pushes stay in order."""
+
+    def __init__(self, conversation: int | None, after: int) -> None:
+        self.conversation = conversation
+        self.after = after
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> Hello | None:
+        if len(raw) > MAX_HELLO_BYTES:
+            return None
+        try:
+            data = json.loads(raw)
+            conversation = data.get("conversation")
+            return cls(
+                int(conversation) if conversation not in (None, "") else None,
+                max(0, int(data.get("after") or 0)),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+
+class TabSocket:
+    """One open tab: a bounded queue, its own sender, and what it has already been sent."""
+
+    def __init__(self, viewer: User, session_id: int) -> None:
+        self.viewer = viewer
+        self.user_id = viewer.id
+        self.session_id = session_id
+        self._queue: asyncio.Queue[Push | Hello] = asyncio.Queue(QUEUE_SIZE)
+        self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._sent_upto: dict[int, int] = {}
+        # Messages pushed before the tab's hello: its catch-up must not send them again.
+        self._early: deque[tuple[int, int]] | None = deque(maxlen=QUEUE_SIZE)
+
+    def offer(self, item: Push | Hello) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.request_close(TOO_SLOW_CODE)
+
+    def request_close(self, code: int) -> None:
+        if not self._close_code.done():
+            self._close_code.set_result(code)
+
+    async def serve(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            loops = [group.create_task(self._send_loop()), group.create_task(self._receive_loop())]
+            code = await self._close_code
+            for loop in loops:
+                loop.cancel()
+        await websocket.close(code)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            hello = Hello.parse(await websocket.receive())
+            if hello is not None:
+                self.offer(hello)
+
+    async def _send_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, Hello):
+                await self._catch_up(item)
+            elif self._is_new(item):
+                await websocket.send(item.frame)
+
+    def _is_new(self, push: Push) -> bool:
+        """Skip a message this tab already got through catch-up; remember what it has."""
+        if push.conversation is None or push.message is None:
+            return True
+        if push.message <= self._sent_upto.get(push.conversation, 0):
+            return False
+        self._sent_upto[push.conversation] = push.message
+        if self._early is not None:
+            self._early.append((push.conversation, push.message))
+        return True
+
+    async def _catch_up(self, hello: Hello) -> None:
+        """Re-send the list, then every message of the open conversation above its cursor."""
+        early = {message for _, message in self._early or ()}
+        self._early = None
+        entries = await entries_of_viewer(self.user_id)
+        await websocket.send(await frames.list_frame(self.viewer, entries))
+        if hello.conversation is None:
+            return
+        try:
+            conversation = await Conversation.visible_to(self.viewer, hello.conversation)
+        except NotFound:
+            return
+        after = max(hello.after, 0)
+        while True:
+            batch = await conversation.messages_after(after, CATCH_UP_BATCH)
+            if not batch:
+                break
+            after = batch[-1].id
+            missed = [message for message in batch if message.id not in early]
+            if missed:
+                frame = await frames.catch_up_frame(conversation.id, missed, self.viewer)
+                await websocket.send(frame)
+            self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
+
+
+@blueprint.websocket("/ws")
+async def socket() -> Any:
+    """Refuse before accepting (so nothing is sent) unless the cookie and Origin check out."""
+    if not socket_origin_allowed():
+        return "Origin not allowed", 403
+    viewer = await current_viewer()
+    session_id = current_session_id()
+    if viewer is None or session_id is None:
+        return "Log in first", 403
+    hub: Hub = current_app.extensions["hub"]
+    tab = TabSocket(viewer, session_id)
+    hub.attach(tab)
+    try:
+        await websocket.accept()
+        await tab.serve()
+    finally:
+        hub.detach(tab)
+    return None
