@@ -22,9 +22,9 @@ from chatin.auth import SchemeAwareSessionInterface, check_csrf, csrf_token, mak
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 from chatin.live import socket
 from chatin.live.frames import render_event
-from chatin.live.hub import RESTART_CODE, Hub
+from chatin.live.hub import RESTART_CODE, Hub, Storage
 from chatin.live.listener import Listener
-from chatin.models import MAX_MESSAGE_CHARS, NotFound
+from chatin.models import MAX_MESSAGE_CHARS, NotFound, Presence, record_deliveries
 from chatin.text import linkify, local_time
 from chatin.views import accounts, chat, health
 
@@ -32,6 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
+
+HUB_STORAGE = Storage(
+    arrive=Presence.arrive,
+    leave=Presence.leave,
+    renew=Presence.renew,
+    record_deliveries=record_deliveries,
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -77,7 +84,7 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         app.secret_key = settings.secret_key or load_or_create_secret_key(settings.data_dir)
         database_url = db.require_url(settings.database_url)
         await db.open(database_url)
-        hub = Hub(app, render_event)
+        hub = Hub(app, render_event, HUB_STORAGE)
         hub.start()
         app.extensions["hub"] = hub
         app.extensions["listener"] = await Listener.start(database_url, hub)

@@ -51,6 +51,7 @@ class User(Model):
     )
     password_hash = fields.CharField(max_length=60)
     created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(null=True, description="when their last tab closed")
 
     class Meta:
         table = "users"
@@ -307,7 +308,9 @@ class Conversation(Model):
                     ],
                     using_db=conn,
                 )
-                await notify(conn, "conversation", conversation=conversation.id, to=[other.id])
+                await notify(
+                    conn, "conversation", conversation=conversation.id, change="new", to=[other.id]
+                )
             else:
                 await conversation.accept(starter, conn)
         return conversation
@@ -323,7 +326,8 @@ class Conversation(Model):
             .update(state=MemberState.ACTIVE)
         )
         if updated:
-            await notify(conn, "conversation", conversation=self.id, to=[member.id])
+            members = await self.member_ids(conn)
+            await notify(conn, "conversation", conversation=self.id, change="accepted", to=members)
 
     async def block(self, member: User) -> None:
         """Hide the conversation from member and refuse the others' messages to them."""
@@ -333,7 +337,14 @@ class Conversation(Model):
                 .using_db(conn)
                 .update(state=MemberState.BLOCKED)
             )
-            await notify(conn, "conversation", conversation=self.id, to=[member.id])
+            others = await self.member_ids(conn, exclude=member.id)
+            await notify(
+                conn,
+                "conversation",
+                conversation=self.id,
+                change="blocked",
+                to=[member.id, *others],
+            )
 
     async def post(self, author: User, body: str, client_id: UUID) -> Message:
         """Store a message once per client_id and announce it on commit.
@@ -375,15 +386,98 @@ class Conversation(Model):
             await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
         )
 
-    async def mark_read(self, reader: User) -> None:
-        """Everything up to the latest message counts as read by reader; never moves back."""
-        await _connection().execute_query(
-            "UPDATE memberships SET last_read_message_id = c.last_message_id "
-            "FROM conversations c WHERE c.id = memberships.conversation_id "
-            "AND memberships.conversation_id = $1 AND memberships.user_id = $2 "
-            "AND c.last_message_id > memberships.last_read_message_id",
-            [self.id, reader.id],
+    async def mark_read(self, reader: User, upto: int) -> None:
+        """Reader has seen everything up to message `upto`: never moves back, never past
+        the latest message; a change is announced to every member."""
+        await _connection().execute_query(_MARK_READ_SQL, [self.id, reader.id, upto])
+
+    async def announce_typing(self, typist: User) -> None:
+        """Tell the other members that typist is typing; nothing is stored."""
+        await notify(
+            _connection(),
+            "typing",
+            conversation=self.id,
+            member=typist.id,
+            to=await self.member_ids(exclude=typist.id),
         )
+
+    async def member_ids(
+        self, conn: BaseDBAsyncClient | None = None, exclude: int | None = None
+    ) -> list[int]:
+        """Members who see this conversation (a blocker no longer does)."""
+        query = Membership.filter(conversation_id=self.id).exclude(state=MemberState.BLOCKED)
+        if exclude is not None:
+            query = query.exclude(user_id=exclude)
+        return list(await query.using_db(conn).values_list("user_id", flat=True))
+
+
+# Read implies delivered. The old cursor rides in the announcement so that tabs can update
+# exactly the messages whose status changed.
+_MARK_READ_SQL = """
+WITH target AS (
+  SELECT m.id, m.last_read_message_id AS before, LEAST($3::bigint, c.last_message_id) AS upto
+  FROM memberships m JOIN conversations c ON c.id = m.conversation_id
+  WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.state <> 'blocked'
+  FOR UPDATE OF m
+), moved AS (
+  UPDATE memberships m
+  SET last_read_message_id = t.upto,
+      delivered_message_id = GREATEST(m.delivered_message_id, t.upto)
+  FROM target t
+  WHERE m.id = t.id AND t.upto > m.last_read_message_id
+  RETURNING m.conversation_id, m.user_id, t.before, t.upto
+)
+SELECT pg_notify('chatin', json_build_object(
+  'kind', 'read', 'conversation', moved.conversation_id, 'member', moved.user_id,
+  'after', moved.before, 'upto', moved.upto,
+  'to', (SELECT array_agg(user_id) FROM memberships
+         WHERE conversation_id = moved.conversation_id AND state <> 'blocked'))::text)
+FROM moved
+"""
+
+# One statement for a batch of (conversation, member, message id) that reached a tab.
+_DELIVERED_SQL = """
+WITH input AS (
+  SELECT * FROM unnest($1::int[], $2::int[], $3::bigint[]) AS t(conversation_id, user_id, upto)
+), target AS (
+  SELECT m.id, m.delivered_message_id AS before, max(i.upto) AS upto
+  FROM memberships m JOIN input i USING (conversation_id, user_id)
+  GROUP BY m.id, m.delivered_message_id
+  HAVING max(i.upto) > m.delivered_message_id
+), moved AS (
+  UPDATE memberships m SET delivered_message_id = t.upto
+  FROM target t
+  WHERE m.id = t.id AND t.upto > m.delivered_message_id
+  RETURNING m.conversation_id, m.user_id, t.before, t.upto
+)
+SELECT pg_notify('chatin', json_build_object(
+  'kind', 'delivered', 'conversation', moved.conversation_id, 'member', moved.user_id,
+  'after', moved.before, 'upto', moved.upto,
+  'to', (SELECT array_agg(user_id) FROM memberships
+         WHERE conversation_id = moved.conversation_id AND state <> 'blocked'
+           AND user_id <> moved.user_id))::text)
+FROM moved
+"""
+
+
+async def record_deliveries(reached: list[tuple[int, int, int]]) -> None:
+    """Messages reached these (conversation, member) tabs up to these ids; authors hear of it."""
+    if not reached:
+        return
+    conversations, users, upto = (list(column) for column in zip(*reached, strict=True))
+    await _connection().execute_query(_DELIVERED_SQL, [conversations, users, upto])
+
+
+async def own_messages_between(
+    conversation_id: int, author_id: int, after: int, upto: int, limit: int = 200
+) -> list[int]:
+    """Ids of author's messages whose status a receipt for (after, upto] changes."""
+    rows = await _connection().execute_query_dict(
+        "SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 "
+        "AND id > $3 AND id <= $4 ORDER BY id DESC LIMIT $5",
+        [conversation_id, author_id, after, upto, limit],
+    )
+    return [row["id"] for row in rows]
 
 
 class Membership(Model):
@@ -397,6 +491,9 @@ class Membership(Model):
     role = fields.CharEnumField(MemberRole, max_length=8, default=MemberRole.MEMBER)
     state = fields.CharEnumField(MemberState, max_length=8, default=MemberState.ACTIVE)
     last_read_message_id = fields.BigIntField(default=0)
+    delivered_message_id = fields.BigIntField(
+        default=0, description="highest message id that reached one of this member's tabs"
+    )
     joined_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -458,7 +555,7 @@ async def _record_activity(
     )
 
 
-async def notify(conn: BaseDBAsyncClient, kind: str, **ids: int | list[int]) -> None:
+async def notify(conn: BaseDBAsyncClient, kind: str, **ids: int | str | list[int]) -> None:
     """Queue an announcement of ids (never HTML) that PostgreSQL sends only on commit."""
     payload = json.dumps({"kind": kind, **ids})
     await conn.execute_query("SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, payload])
@@ -477,6 +574,12 @@ class Entry:
     last_author_id: int | None
     last_at: datetime | None
     unread: int
+    last_read: int
+    other_state: str
+    peer_read: int
+    peer_delivered: int
+    other_online: bool
+    other_last_seen: datetime | None
 
     @property
     def is_request(self) -> bool:
@@ -486,13 +589,31 @@ class Entry:
     def last_is_mine(self) -> bool:
         return self.last_author_id == self.viewer_id
 
+    @property
+    def shows_presence(self) -> bool:
+        """Presence is for people who both accepted the conversation (and nobody blocked)."""
+        return self.state == MemberState.ACTIVE and self.other_state == MemberState.ACTIVE
+
+    def status_of(self, message_id: int) -> str:
+        """The viewer's own message as the other side has it: Read, Delivered or Sent."""
+        if message_id <= self.peer_read:
+            return "Read"
+        if message_id <= self.peer_delivered:
+            return "Delivered"
+        return "Sent"
+
 
 _ENTRIES_SQL = """
 SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
        lm.created_at AS last_at,
        (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
-          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id) AS unread
+          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id) AS unread,
+       me.last_read_message_id AS last_read, other.state AS other_state,
+       other.last_read_message_id AS peer_read, other.delivered_message_id AS peer_delivered,
+       EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
+               AND p.expires_at > now()) AS other_online,
+       u.last_seen_at AS other_last_seen
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
@@ -522,3 +643,82 @@ async def entries_for_members(conversation_id: int, user_ids: list[int]) -> dict
 
 async def message_with_author(message_id: int) -> Message | None:
     return await Message.filter(id=message_id).select_related("author").first()
+
+
+PRESENCE_TTL = timedelta(seconds=45)
+
+
+class Presence(Model):
+    """A worker's claim that a user has a tab open there, renewed while it lasts.
+
+    Claims from a crashed worker simply expire, so presence needs no cleanup process.
+    """
+
+    id = fields.IntField(primary_key=True)
+    worker = fields.CharField(max_length=64)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "chatin.User", related_name="presence", on_delete=fields.CASCADE
+    )
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "presence"
+        unique_together = (("worker", "user"),)
+        indexes = (("user_id", "expires_at"),)
+
+    @classmethod
+    async def arrive(cls, worker: str, user_id: int) -> None:
+        """Claim user for this worker; announce to their contacts if they just came online."""
+        await _connection().execute_query(_ARRIVE_SQL, [worker, user_id, PRESENCE_TTL])
+
+    @classmethod
+    async def leave(cls, worker: str, user_id: int) -> None:
+        """Drop this worker's claim; if no claim is left, they are offline as of now."""
+        await _connection().execute_query(_LEAVE_SQL, [worker, user_id])
+
+    @classmethod
+    async def renew(cls, worker: str, user_ids: list[int]) -> None:
+        await _connection().execute_query(
+            "UPDATE presence SET expires_at = now() + $3::interval "
+            "WHERE worker = $1 AND user_id = ANY($2::int[])",
+            [worker, user_ids, PRESENCE_TTL],
+        )
+
+
+# Whose presence changes reach: people who share a conversation both sides accepted.
+_CONTACTS_OF = """(SELECT coalesce(array_agg(other.user_id), '{}') FROM memberships me
+  JOIN memberships other ON other.conversation_id = me.conversation_id
+   AND other.user_id <> me.user_id
+  WHERE me.user_id = $2 AND me.state = 'active' AND other.state = 'active')"""
+
+_ARRIVE_SQL = f"""
+WITH was AS (
+  SELECT EXISTS (SELECT 1 FROM presence WHERE user_id = $2 AND expires_at > now()) AS online
+), claim AS (
+  INSERT INTO presence (worker, user_id, expires_at) VALUES ($1, $2, now() + $3::interval)
+  ON CONFLICT (worker, user_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+  RETURNING user_id
+)
+SELECT pg_notify('chatin', json_build_object(
+  'kind', 'presence', 'user', $2::int, 'to', {_CONTACTS_OF})::text)
+FROM claim, was WHERE NOT was.online
+"""
+
+_LEAVE_SQL = f"""
+WITH gone AS (
+  DELETE FROM presence WHERE worker = $1 AND user_id = $2 RETURNING user_id
+), offline AS (
+  UPDATE users SET last_seen_at = now()
+  WHERE id = $2 AND EXISTS (SELECT 1 FROM gone)
+    AND NOT EXISTS (SELECT 1 FROM presence WHERE user_id = $2 AND worker <> $1
+                    AND expires_at > now())
+  RETURNING id
+)
+SELECT pg_notify('chatin', json_build_object(
+  'kind', 'presence', 'user', $2::int, 'to', {_CONTACTS_OF})::text)
+FROM offline
+"""
+
+
+async def person_is_online(user_id: int) -> bool:
+    return await Presence.filter(user_id=user_id, expires_at__gt=datetime.now(UTC)).exists()

@@ -4,13 +4,22 @@ out-of-band swaps. The only code that knows the page's swap targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from markupsafe import escape
 from quart import render_template
 
 from chatin.live.hub import Push
-from chatin.models import Entry, Message, entries_for_members, message_with_author
+from chatin.models import (
+    Entry,
+    Message,
+    User,
+    entries_for_members,
+    message_with_author,
+    own_messages_between,
+    person_is_online,
+)
 
 
 @dataclass(frozen=True)
@@ -40,12 +49,15 @@ def cursor(conversation_id: int, message_id: int) -> str:
     )
 
 
-async def render_message(message: Message, viewer: Any) -> str:
-    return await render_template("partials/message.html", message=message, viewer=viewer)
+async def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
+    return await render_template(
+        "partials/message.html", message=message, viewer=viewer, entry=entry
+    )
 
 
-async def render_entry(entry: Entry) -> str:
-    return await render_template("partials/conversation_entry.html", entry=entry)
+async def render_entry(entry: Entry, fresh: bool = False) -> str:
+    """A list entry; `fresh` marks one that a new message from the other side just moved."""
+    return await render_template("partials/conversation_entry.html", entry=entry, fresh=fresh)
 
 
 async def render_event(event: dict[str, Any], user_ids: list[int]) -> dict[int, Push]:
@@ -54,7 +66,14 @@ async def render_event(event: dict[str, Any], user_ids: list[int]) -> dict[int, 
     if kind == "message":
         return await _message_pushes(int(event["conversation"]), int(event["message"]), user_ids)
     if kind == "conversation":
-        return await _conversation_pushes(int(event["conversation"]), user_ids)
+        change = str(event.get("change", "new"))
+        return await _conversation_pushes(int(event["conversation"]), change, user_ids)
+    if kind in ("read", "delivered"):
+        return await _receipt_pushes(kind, event, user_ids)
+    if kind == "typing":
+        return await _typing_pushes(int(event["conversation"]), user_ids)
+    if kind == "presence":
+        return await _presence_pushes(int(event["user"]), user_ids)
     return {}
 
 
@@ -68,18 +87,89 @@ async def _message_pushes(
     entries = await entries_for_members(conversation_id, user_ids)
     pushes = {}
     for user_id, entry in entries.items():
-        article = await render_message(message, ViewerRef(user_id))
+        article = await render_message(message, ViewerRef(user_id), entry)
+        fresh = message.author_id != user_id
         frame = (
             thread_append(conversation_id, article)
-            + list_top(await render_entry(entry))
+            + list_top(await render_entry(entry, fresh=fresh))
             + cursor(conversation_id, message_id)
+            + (await render_typing(conversation_id, None) if fresh else "")
         )
-        pushes[user_id] = Push(frame, conversation_id, message_id)
+        pushes[user_id] = Push(frame, conversation_id, message_id, message.author_id)
     return pushes
 
 
-async def _conversation_pushes(conversation_id: int, user_ids: list[int]) -> dict[int, Push]:
-    """A conversation appeared, was accepted or was blocked: its entry changes."""
+async def _receipt_pushes(kind: str, event: dict[str, Any], user_ids: list[int]) -> dict[int, Push]:
+    """The reader's tabs get their new unread count; the authors' tabs get new ticks."""
+    conversation_id, member = int(event["conversation"]), int(event["member"])
+    after, upto = int(event["after"]), int(event["upto"])
+    status = "Read" if kind == "read" else "Delivered"
+    pushes = {}
+    if member in user_ids and kind == "read":
+        entry = (await entries_for_members(conversation_id, [member])).get(member)
+        if entry is not None:
+            pushes[member] = Push(await render_entry(entry))
+    for user_id in user_ids:
+        if user_id == member:
+            continue
+        ids = await own_messages_between(conversation_id, user_id, after, upto)
+        if ids:
+            spans = [await render_status(message_id, status) for message_id in ids]
+            pushes[user_id] = Push("".join(spans))
+    return pushes
+
+
+async def _typing_pushes(conversation_id: int, user_ids: list[int]) -> dict[int, Push]:
+    entries = await entries_for_members(conversation_id, user_ids)
+    return {
+        user_id: Push(await render_typing(conversation_id, entry.other_name))
+        for user_id, entry in entries.items()
+    }
+
+
+async def _presence_pushes(user_id: int, viewer_ids: list[int]) -> dict[int, Push]:
+    """Same news for every contact: who may see it was settled by the announcement."""
+    person = await User.get_or_none(id=user_id).only("id", "last_seen_at")
+    if person is None:
+        return {}
+    online = await person_is_online(user_id)
+    parts = [
+        await render_presence(user_id, True, online, person.last_seen_at, where)
+        for where in ("list", "head")
+    ]
+    return dict.fromkeys(viewer_ids, Push("".join(parts)))
+
+
+async def render_presence(
+    user_id: int, shown: bool, online: bool, last_seen: datetime | None, where: str
+) -> str:
+    return await render_template(
+        "partials/presence.html",
+        user_id=user_id,
+        shown=shown,
+        online=online,
+        last_seen=last_seen,
+        where=where,
+    )
+
+
+async def render_status(message_id: int, status: str) -> str:
+    return await render_template(
+        "partials/message_status.html", message_id=message_id, status=status
+    )
+
+
+async def render_typing(conversation_id: int, name: str | None) -> str:
+    """The "is typing…" line of a conversation and its list hint; no name clears them."""
+    return await render_template(
+        "partials/typing.html", conversation_id=conversation_id, name=name, with_hint=True
+    )
+
+
+async def _conversation_pushes(
+    conversation_id: int, change: str, user_ids: list[int]
+) -> dict[int, Push]:
+    """A conversation appeared, was accepted or was blocked: entries, banner, presence."""
     entries = await entries_for_members(conversation_id, user_ids)
     pushes = {}
     for user_id in user_ids:
@@ -87,8 +177,18 @@ async def _conversation_pushes(conversation_id: int, user_ids: list[int]) -> dic
         if entry is None:
             frame = removal(f"conv-{conversation_id}") + removal(f"chat-{conversation_id}")
         else:
-            banner = await render_template("partials/request_banner.html", entry=entry)
-            frame = list_top(await render_entry(entry)) + banner
+            html = await render_entry(entry)
+            frame = (
+                (list_top(html) if change == "new" else html)
+                + await render_template("partials/request_banner.html", entry=entry)
+                + await render_presence(
+                    entry.other_id,
+                    entry.shows_presence,
+                    entry.other_online,
+                    entry.other_last_seen,
+                    "head",
+                )
+            )
         pushes[user_id] = Push(frame)
     return pushes
 
@@ -98,6 +198,8 @@ async def list_frame(viewer: Any, entries: list[Entry]) -> str:
     return await render_template("partials/conversation_list.html", entries=entries, viewer=viewer)
 
 
-async def catch_up_frame(conversation_id: int, messages: list[Message], viewer: Any) -> str:
-    articles = "".join([await render_message(message, viewer) for message in messages])
+async def catch_up_frame(
+    conversation_id: int, messages: list[Message], viewer: Any, entry: Entry | None
+) -> str:
+    articles = "".join([await render_message(message, viewer, entry) for message in messages])
     return thread_append(conversation_id, articles) + cursor(conversation_id, messages[-1].id)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +18,10 @@ log = logging.getLogger(__name__)
 
 EVENT_BACKLOG = 10_000
 RESTART_CODE = 1012  # "service restart": the ws extension reconnects and catches up
+LOGGED_OUT_CODE = 4401
+OFFLINE_GRACE_SECONDS = 4.0  # a reload reconnects well within this: no offline flicker
+PRESENCE_RENEW_SECONDS = 20.0
+DELIVERY_BATCH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Push:
     frame: str
     conversation: int | None = None
     message: int | None = None
+    author: int | None = None
 
 
 class Tab(Protocol):
@@ -36,6 +44,17 @@ class Tab(Protocol):
 
 
 Renderer = Callable[[dict[str, Any], list[int]], Awaitable[dict[int, Push]]]
+PresenceStore = Callable[[str, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Storage:
+    """What the hub writes: presence claims and delivery cursors (see chatin.models)."""
+
+    arrive: PresenceStore
+    leave: PresenceStore
+    renew: Callable[[str, list[int]], Awaitable[None]]
+    record_deliveries: Callable[[list[tuple[int, int, int]]], Awaitable[None]]
 
 
 class Hub:
@@ -45,30 +64,67 @@ class Hub:
     the order PostgreSQL committed them.
     """
 
-    def __init__(self, app: Quart, render: Renderer) -> None:
+    def __init__(self, app: Quart, render: Renderer, storage: Storage) -> None:
         self._app = app
         self._render = render
+        self._storage = storage
+        self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._tabs: dict[int, set[Tab]] = defaultdict(set)
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENT_BACKLOG)
-        self._task: asyncio.Task[None] | None = None
+        # Presence changes are written in order, one at a time, so arrive/leave can't cross.
+        self._presence: asyncio.Queue[tuple[PresenceStore, int]] = asyncio.Queue()
+        self._going_offline: dict[int, asyncio.TimerHandle] = {}
+        self._delivered: dict[tuple[int, int], int] = {}
+        self._delivered_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="chatin-hub")
+        for name, loop in (
+            ("events", self._run),
+            ("presence", self._write_presence),
+            ("renew", self._renew_presence),
+            ("deliveries", self._write_deliveries),
+        ):
+            self._tasks.append(asyncio.create_task(loop(), name=f"chatin-hub-{name}"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def attach(self, tab: Tab) -> None:
-        self._tabs[tab.user_id].add(tab)
+        """Count the tab in; a user's first tab here claims presence (unless just left)."""
+        tabs = self._tabs[tab.user_id]
+        first = not tabs
+        tabs.add(tab)
+        pending = self._going_offline.pop(tab.user_id, None)
+        if pending is not None:
+            pending.cancel()
+        elif first:
+            self._presence.put_nowait((self._storage.arrive, tab.user_id))
 
     def detach(self, tab: Tab) -> None:
         tabs = self._tabs.get(tab.user_id)
-        if tabs is not None:
-            tabs.discard(tab)
-            if not tabs:
-                del self._tabs[tab.user_id]
+        if tabs is None:
+            return
+        tabs.discard(tab)
+        if not tabs:
+            del self._tabs[tab.user_id]
+            self._going_offline[tab.user_id] = asyncio.get_running_loop().call_later(
+                OFFLINE_GRACE_SECONDS, self._went_offline, tab.user_id
+            )
+
+    def _went_offline(self, user_id: int) -> None:
+        self._going_offline.pop(user_id, None)
+        if user_id not in self._tabs:
+            self._presence.put_nowait((self._storage.leave, user_id))
+
+    def record_delivery(self, conversation: int, user_id: int, message: int) -> None:
+        """A message reached one of user's tabs; written in small batches, not per message."""
+        key = (conversation, user_id)
+        if message > self._delivered.get(key, 0):
+            self._delivered[key] = message
+            self._delivered_ready.set()
 
     def tab_count(self) -> int:
         return sum(len(tabs) for tabs in self._tabs.values())
@@ -119,5 +175,32 @@ class Hub:
             for tab in list(self._tabs.get(user_id, ())):
                 tab.request_close(RESTART_CODE)
 
+    async def _write_presence(self) -> None:
+        while True:
+            store, user_id = await self._presence.get()
+            try:
+                await store(self.worker, user_id)
+            except Exception:
+                log.exception("could not record presence of user %s", user_id)
 
-LOGGED_OUT_CODE = 4401
+    async def _renew_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_RENEW_SECONDS)
+            if self._tabs:
+                try:
+                    await self._storage.renew(self.worker, list(self._tabs))
+                except Exception:
+                    log.exception("could not renew presence")
+
+    async def _write_deliveries(self) -> None:
+        while True:
+            await self._delivered_ready.wait()
+            await asyncio.sleep(DELIVERY_BATCH_SECONDS)
+            batch, self._delivered = self._delivered, {}
+            self._delivered_ready.clear()
+            try:
+                await self._storage.record_deliveries(
+                    [(conversation, user, upto) for (conversation, user), upto in batch.items()]
+                )
+            except Exception:
+                log.exception("could not record %d deliveries", len(batch))

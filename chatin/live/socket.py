@@ -13,7 +13,7 @@ from quart import Blueprint, current_app, websocket
 from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
 from chatin.live import frames
 from chatin.live.hub import Hub, Push
-from chatin.models import Conversation, NotFound, User, entries_of_viewer
+from chatin.models import Conversation, User, entries_of_viewer
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ class Hello:
 class TabSocket:
     """One open tab: a bounded queue, its own sender, and what it has already been sent."""
 
-    def __init__(self, viewer: User, session_id: int) -> None:
+    def __init__(self, viewer: User, session_id: int, hub: Hub) -> None:
+        self._hub = hub
         self.viewer = viewer
         self.user_id = viewer.id
         self.session_id = session_id
@@ -91,6 +92,8 @@ class TabSocket:
                 await self._catch_up(item)
             elif self._is_new(item):
                 await websocket.send(item.frame)
+                if item.author not in (None, self.user_id):
+                    self._hub.record_delivery(item.conversation, self.user_id, item.message)
 
     def _is_new(self, push: Push) -> bool:
         """Skip a message this tab already got through catch-up; remember what it has."""
@@ -111,10 +114,10 @@ class TabSocket:
         await websocket.send(await frames.list_frame(self.viewer, entries))
         if hello.conversation is None:
             return
-        try:
-            conversation = await Conversation.visible_to(self.viewer, hello.conversation)
-        except NotFound:
+        entry = next((e for e in entries if e.id == hello.conversation), None)
+        if entry is None:
             return
+        conversation = await Conversation.get(id=entry.id)
         after = max(hello.after, 0)
         while True:
             batch = await conversation.messages_after(after, CATCH_UP_BATCH)
@@ -123,8 +126,11 @@ class TabSocket:
             after = batch[-1].id
             missed = [message for message in batch if message.id not in early]
             if missed:
-                frame = await frames.catch_up_frame(conversation.id, missed, self.viewer)
+                frame = await frames.catch_up_frame(conversation.id, missed, self.viewer, entry)
                 await websocket.send(frame)
+            theirs = [m.id for m in batch if m.author_id != self.user_id]
+            if theirs:
+                self._hub.record_delivery(conversation.id, self.user_id, max(theirs))
             self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
 
 
@@ -138,7 +144,7 @@ async def socket() -> Any:
     if viewer is None or session_id is None:
         return "Log in first", 403
     hub: Hub = current_app.extensions["hub"]
-    tab = TabSocket(viewer, session_id)
+    tab = TabSocket(viewer, session_id, hub)
     hub.attach(tab)
     try:
         await websocket.accept()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from chatin.models import (
     PAGE_SIZE,
     Conversation,
     InvalidInput,
+    Message,
     NotDelivered,
     NotFound,
     Throttle,
@@ -27,6 +29,34 @@ blueprint = Blueprint("chat", __name__)
 CONTACT_ADDS = Throttle("contacts", limit=30, window=timedelta(hours=1))
 NOT_DELIVERED = "This message could not be delivered."
 TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
+
+
+def _first_unread(messages: list[Message], last_read: int, viewer_id: int) -> int | None:
+    """Where the "New messages" divider goes: above the first unread message from others."""
+    return next((m.id for m in messages if m.id > last_read and m.author_id != viewer_id), None)
+
+
+class _Throttle:
+    """At most one event per key per interval, in this worker's memory (typing is ephemeral,
+    so a shared count isn't worth a database write per keystroke burst)."""
+
+    def __init__(self, interval: float, max_keys: int = 10_000) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._last: dict[tuple[int, int], float] = {}
+
+    def allow(self, key: tuple[int, int]) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) < self.interval:
+            return False
+        if len(self._last) >= self.max_keys:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
+        self._last[key] = now
+        return True
+
+
+TYPING_INTERVAL_SECONDS = 3.0
+_typing_throttle = _Throttle(TYPING_INTERVAL_SECONDS)
 
 
 def _is_htmx() -> bool:
@@ -108,7 +138,6 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     before = _parse_id(request.args.get("before"))
     messages = await conversation.messages_before(before, PAGE_SIZE + 1)
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
-    await conversation.mark_read(viewer)
     entries = await entries_of_viewer(viewer.id)
     entry = next((e for e in entries if e.id == conversation.id), None)
     if entry is None:
@@ -122,6 +151,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         conversation=conversation,
         messages=messages,
         has_older=has_older,
+        first_unread_id=_first_unread(messages, entry.last_read, viewer.id),
         client_id=uuid.uuid4(),
         max_message_chars=MAX_MESSAGE_CHARS,
         error=None,
@@ -139,12 +169,15 @@ async def older_messages(conversation_id: int) -> str:
         _parse_id(request.args.get("before")), PAGE_SIZE + 1
     )
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
+    entry = next((e for e in await entries_of_viewer(viewer.id) if e.id == conversation.id), None)
     return await render_template(
         "partials/older_page.html",
         conversation=conversation,
         messages=messages,
         has_older=has_older,
         viewer=viewer,
+        entry=entry,
+        first_unread_id=None,
     )
 
 
@@ -181,6 +214,30 @@ async def _send_failed(conversation_id: int, text: str, status: int) -> tuple[st
         "pages/error.html", code=status, message=text, back=f"/c/{conversation_id}"
     )
     return page, status
+
+
+@blueprint.post("/c/<int:conversation_id>/read")
+@login_required
+async def mark_read(conversation_id: int) -> tuple[str, int]:
+    """The tab saw messages up to `upto` (scrolled into view while visible)."""
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    upto = _parse_id((await request.form).get("upto"))
+    if upto is None:
+        return "upto must be a message id", 400
+    await conversation.mark_read(viewer, upto)
+    return "", 204
+
+
+@blueprint.post("/c/<int:conversation_id>/typing")
+@login_required
+async def typing(conversation_id: int) -> tuple[str, int]:
+    """Announce typing; repeats within TYPING_INTERVAL are dropped, never stored."""
+    viewer = await _viewer()
+    conversation = await Conversation.visible_to(viewer, conversation_id)
+    if _typing_throttle.allow((viewer.id, conversation.id)):
+        await conversation.announce_typing(viewer)
+    return "", 204
 
 
 @blueprint.post("/c/<int:conversation_id>/accept")

@@ -252,11 +252,165 @@
     if (banner) banner.hidden = true;
   });
 
+  // Read receipts: report the highest message seen (on screen, tab visible), at most 1/s.
+  const READ_EVERY_MS = 1000;
+  let seenUpto = 0;
+  let reportedUpto = 0;
+  let readTimer = null;
+  const seenObserver = "IntersectionObserver" in window
+    ? new IntersectionObserver((items) => {
+      items.forEach((item) => {
+        if (item.isIntersecting) noteSeen(Number(item.target.dataset.id));
+      });
+    })
+    : null;
+
+  function post(url, values) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrfToken(), "HX-Request": "true" },
+      body: new URLSearchParams(values),
+      credentials: "same-origin",
+    });
+  }
+
+  function noteSeen(id) {
+    if (document.visibilityState !== "visible" || !(id > seenUpto)) return;
+    seenUpto = id;
+    if (readTimer === null) {
+      readTimer = setTimeout(() => {
+        readTimer = null;
+        const form = composer();
+        if (form && seenUpto > reportedUpto) {
+          reportedUpto = seenUpto;
+          post(form.dataset.readUrl, { upto: String(seenUpto) }).catch(() => { reportedUpto = 0; });
+        }
+      }, reportedUpto === 0 ? 0 : READ_EVERY_MS);
+    }
+  }
+
+  function watchTheirMessages() {
+    if (!seenObserver) return;
+    document.querySelectorAll(".thread article.theirs:not([data-watched])").forEach((article) => {
+      article.dataset.watched = "1";
+      seenObserver.observe(article);
+    });
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !seenObserver) return;
+    document.querySelectorAll(".thread article.theirs[data-watched]").forEach((article) => {
+      seenObserver.unobserve(article);
+      seenObserver.observe(article);
+    });
+  });
+
+  // Typing: tell the other side at most every 3 s while the box has text.
+  const TYPING_EVERY_MS = 3000;
+  let typingSentAt = 0;
+  document.addEventListener("input", (event) => {
+    const box = event.target;
+    const form = box instanceof HTMLTextAreaElement ? box.closest("form.composer") : null;
+    if (!form || !box.value.trim() || Date.now() - typingSentAt < TYPING_EVERY_MS) return;
+    typingSentAt = Date.now();
+    post(form.dataset.typingUrl, {}).catch(() => {});
+  });
+
+  // "… is typing" fades 5 s after the last notice.
+  const TYPING_SHOWN_MS = 5000;
+  const typingTimers = new Map();
+  function expireTyping() {
+    document.querySelectorAll("[data-typing]").forEach((el) => {
+      clearTimeout(typingTimers.get(el.id));
+      typingTimers.set(el.id, setTimeout(() => {
+        const current = document.getElementById(el.id);
+        if (current) {
+          current.textContent = "";
+          current.removeAttribute("data-typing");
+        }
+      }, TYPING_SHOWN_MS));
+    });
+  }
+
+  // The tab title shows the unread total of the whole list.
+  const baseTitle = document.title;
+  function updateTitle() {
+    let total = 0;
+    document.querySelectorAll("#conversation-list .unread[aria-label]").forEach((badge) => {
+      total += parseInt(badge.getAttribute("aria-label"), 10) || 0;
+    });
+    document.title = total ? `(${total}) ${baseTitle}` : baseTitle;
+  }
+
+  // "last seen 5 min ago", kept current without reloading.
+  function relativeTimes() {
+    const now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach((el) => {
+      const when = new Date(el.getAttribute("datetime"));
+      const minutes = Math.round((now - when.getTime()) / 60000);
+      const clock = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const yesterday = new Date(now - 86400000).toDateString() === when.toDateString();
+      let text;
+      if (minutes < 1) text = "just now";
+      else if (minutes < 60) text = `${minutes} min ago`;
+      else if (new Date(now).toDateString() === when.toDateString()) text = `today at ${clock}`;
+      else if (yesterday) text = `yesterday at ${clock}`;
+      else text = `${when.toLocaleDateString([], { day: "numeric", month: "short" })} at ${clock}`;
+      el.textContent = text;
+    });
+  }
+  setInterval(relativeTimes, 30000);
+
+  // Browser notifications, only after the person asked for them.
+  function setUpNotifications() {
+    const toggle = document.getElementById("enable-notifications");
+    if (!toggle || !("Notification" in window)) return;
+    toggle.hidden = Notification.permission !== "default";
+    toggle.addEventListener("click", () => {
+      Notification.requestPermission().then(() => {
+        toggle.hidden = Notification.permission !== "default";
+      });
+    });
+  }
+
+  function maybeNotify(entry) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const open = document.querySelector(".conversation[data-conversation]");
+    const reading = open && open.dataset.conversation === entry.dataset.conversation;
+    if (reading && document.visibilityState === "visible") return;
+    const name = entry.querySelector(".conv-name");
+    const preview = entry.querySelector("[data-preview]");
+    const note = new Notification(name ? name.textContent : "ChatIn", {
+      body: preview ? preview.textContent.trim() : "",
+      tag: `conversation-${entry.dataset.conversation}`,
+    });
+    note.onclick = () => {
+      window.focus();
+      window.location.assign(`/c/${entry.dataset.conversation}`);
+    };
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", (event) => {
+    event.detail.fragment.querySelectorAll?.(".conv-entry[data-fresh]").forEach(maybeNotify);
+  });
+
+  function refreshLiveBits() {
+    watchTheirMessages();
+    expireTyping();
+    updateTitle();
+    relativeTimes();
+    markOpenConversation();
+  }
+  document.addEventListener("htmx:wsAfterMessage", refreshLiveBits);
+
   document.addEventListener("DOMContentLoaded", () => {
     formatTimes(document);
-    markOpenConversation();
+    refreshLiveBits();
+    setUpNotifications();
+    const divider = document.getElementById("new-messages");
+    if (divider) divider.scrollIntoView({ block: "center" });
     const box = thread();
-    if (box) scrollToBottom(box);
+    if (box && !divider) scrollToBottom(box);
     const form = composer();
     if (form) form.querySelector(".send").disabled = true;
   });
