@@ -81,6 +81,45 @@ class User(Model):
         except IntegrityError:
             raise InvalidInput({"email": "An account with this email already exists."}) from None
 
+    async def rename(self, display_name: str) -> None:
+        """Change the display name; everyone sharing a conversation sees it live."""
+        name = display_name.strip()
+        errors = _display_name_errors(name)
+        if errors:
+            raise InvalidInput(errors)
+        async with in_transaction() as conn:
+            await User.filter(id=self.id).using_db(conn).update(display_name=name)
+            await notify(conn, "profile", user=self.id, to=[self.id, *await self.contact_ids(conn)])
+        self.display_name = name
+
+    async def change_password(
+        self, current: str, new: str, rounds: int, keep_session: int | None
+    ) -> None:
+        """Set a new password after checking the current one; every other session ends."""
+        if not await asyncio.to_thread(_password_matches, current, self.password_hash.encode()):
+            raise InvalidInput({"current_password": "That isn't your current password."})
+        errors = _password_errors(new)
+        if errors:
+            raise InvalidInput({"new_password": errors["password"]})
+        hashed = await asyncio.to_thread(bcrypt.hashpw, new.encode(), bcrypt.gensalt(rounds))
+        async with in_transaction() as conn:
+            await User.filter(id=self.id).using_db(conn).update(password_hash=hashed.decode())
+            ended = AuthSession.filter(user_id=self.id).exclude(id=keep_session or 0)
+            for session_id in await ended.using_db(conn).values_list("id", flat=True):
+                await notify(conn, "logout", session=session_id, to=[self.id])
+            await ended.using_db(conn).delete()
+        self.password_hash = hashed.decode()
+
+    async def contact_ids(self, conn: BaseDBAsyncClient | None = None) -> list[int]:
+        """Everyone who shares a conversation with this user and still sees it."""
+        rows = await (conn or _connection()).execute_query_dict(
+            "SELECT DISTINCT other.user_id FROM memberships me JOIN memberships other "
+            "ON other.conversation_id = me.conversation_id AND other.user_id <> me.user_id "
+            "WHERE me.user_id = $1 AND other.state <> 'blocked'",
+            [self.id],
+        )
+        return [row["user_id"] for row in rows]
+
     @classmethod
     async def authenticate(cls, email: str, password: str) -> User | None:
         """The account for these credentials, or None; same cost for unknown emails."""
@@ -639,6 +678,15 @@ async def entries_for_members(conversation_id: int, user_ids: list[int]) -> dict
         [conversation_id, user_ids],
     )
     return {row["viewer_id"]: Entry(**row) for row in rows}
+
+
+async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Entry]:
+    """The viewers' entries for their conversations with person."""
+    rows = await _connection().execute_query_dict(
+        _ENTRIES_SQL.format(where="other.user_id = $1 AND me.user_id = ANY($2::int[])"),
+        [person_id, viewer_ids],
+    )
+    return [Entry(**row) for row in rows]
 
 
 async def message_with_author(message_id: int) -> Message | None:

@@ -16,6 +16,7 @@ from chatin.models import (
     Message,
     User,
     entries_for_members,
+    entries_with_person,
     message_with_author,
     own_messages_between,
     person_is_online,
@@ -74,6 +75,8 @@ async def render_event(event: dict[str, Any], user_ids: list[int]) -> dict[int, 
         return await _typing_pushes(int(event["conversation"]), user_ids)
     if kind == "presence":
         return await _presence_pushes(int(event["user"]), user_ids)
+    if kind == "profile":
+        return await _profile_pushes(int(event["user"]), user_ids)
     return {}
 
 
@@ -138,6 +141,23 @@ async def _presence_pushes(user_id: int, viewer_ids: list[int]) -> dict[int, Pus
         for where in ("list", "head")
     ]
     return dict.fromkeys(viewer_ids, Push("".join(parts)))
+
+
+async def _profile_pushes(person_id: int, viewer_ids: list[int]) -> dict[int, Push]:
+    """A new display name: the person's own header, and every entry and chat header with them."""
+    frames: dict[int, list[str]] = {viewer_id: [] for viewer_id in viewer_ids}
+    for entry in await entries_with_person(person_id, viewer_ids):
+        frames[entry.viewer_id].append(await render_entry(entry))
+        frames[entry.viewer_id].append(
+            f'<span id="chat-name-{entry.id}">{escape(entry.other_name)}</span>'
+        )
+    if person_id in frames:
+        person = await User.get_or_none(id=person_id).only("id", "display_name")
+        if person is not None:
+            frames[person_id].append(
+                f'<span id="me-name" class="me-name">{escape(person.display_name)}</span>'
+            )
+    return {viewer_id: Push("".join(parts)) for viewer_id, parts in frames.items() if parts}
 
 
 async def render_presence(

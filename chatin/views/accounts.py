@@ -1,10 +1,19 @@
-"""Sign-up, log-in and log-out."""
+"""Accounts: sign-up, log-in, log-out and the profile (display name, password)."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
-from chatin.auth import LOGIN_FAILURES, SIGNUPS, client_address, current_viewer, log_in, log_out
+from chatin.auth import (
+    LOGIN_FAILURES,
+    SIGNUPS,
+    client_address,
+    current_session_id,
+    current_viewer,
+    log_in,
+    log_out,
+    login_required,
+)
 from chatin.config import Settings
 from chatin.models import MAX_DISPLAY_NAME_CHARS, MIN_PASSWORD_CHARS, InvalidInput, User
 
@@ -95,3 +104,56 @@ async def login() -> tuple[str, int] | Response:
 async def logout() -> Response:
     await log_out()
     return redirect("/login", 303)
+
+
+async def _profile_page(viewer: User, status: int = 200, **context: object) -> tuple[str, int]:
+    context.setdefault("errors", {})
+    context.setdefault("saved", request.args.get("saved"))
+    page = await render_template(
+        "pages/profile.html",
+        viewer=viewer,
+        max_display_name=MAX_DISPLAY_NAME_CHARS,
+        min_password=MIN_PASSWORD_CHARS,
+        **context,
+    )
+    return page, status
+
+
+@blueprint.get("/profile")
+@login_required
+async def profile() -> tuple[str, int]:
+    return await _profile_page(await _viewer())
+
+
+@blueprint.post("/profile/name")
+@login_required
+async def rename() -> Response | tuple[str, int]:
+    viewer = await _viewer()
+    try:
+        await viewer.rename((await request.form).get("display_name", ""))
+    except InvalidInput as invalid:
+        return await _profile_page(viewer, 422, errors=invalid.errors)
+    return redirect("/profile?saved=name", 303)
+
+
+@blueprint.post("/profile/password")
+@login_required
+async def change_password() -> Response | tuple[str, int]:
+    viewer = await _viewer()
+    form = await request.form
+    try:
+        await viewer.change_password(
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            rounds=_settings().bcrypt_rounds,
+            keep_session=current_session_id(),
+        )
+    except InvalidInput as invalid:
+        return await _profile_page(viewer, 422, errors=invalid.errors)
+    return redirect("/profile?saved=password", 303)
+
+
+async def _viewer() -> User:
+    viewer = await current_viewer()
+    assert viewer is not None  # login_required ran first
+    return viewer

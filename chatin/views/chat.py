@@ -95,7 +95,13 @@ def _parse_id(raw: str | None) -> int | None:
 
 
 async def _chat_page(viewer: User, status: int = 200, **context: object) -> tuple[str, int]:
-    entries = await entries_of_viewer(viewer.id)
+    query = request.args.get("q", "").strip().casefold()[:100]
+    entries = [
+        entry
+        for entry in await entries_of_viewer(viewer.id)
+        if query in entry.other_name.casefold()
+    ]
+    context.setdefault("query", query)
     context.setdefault("contact_error", None)
     context.setdefault("contact_email", "")
     page = await render_template("pages/chat.html", viewer=viewer, entries=entries, **context)

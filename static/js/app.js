@@ -51,6 +51,7 @@
   // Put stored messages into the thread: each once, in id order, replacing its pending bubble.
   function placeMessages(box, source) {
     const follow = atBottom(box);
+    let arrived = false;
     source.querySelectorAll("article[data-id]").forEach((incoming) => {
       const article = incoming.cloneNode(true);
       const existing = document.getElementById(article.id);
@@ -63,10 +64,13 @@
         const later = Array.from(box.querySelectorAll("article[data-id], .pending"))
           .find((el) => el.classList.contains("pending") || Number(el.dataset.id) > id);
         box.insertBefore(article, later || null);
+        arrived = true;
       }
       formatTimes(article);
     });
+    decorateThread();
     if (follow) scrollToBottom(box);
+    else if (arrived) showPill();
   }
 
   document.addEventListener("htmx:oobBeforeSwap", (event) => {
@@ -107,6 +111,7 @@
     }
   });
   document.addEventListener("htmx:afterSettle", () => {
+    decorateThread();
     const box = thread();
     if (box && fromBottom !== null) {
       box.scrollTop = box.scrollHeight - fromBottom;
@@ -394,7 +399,83 @@
     event.detail.fragment.querySelectorAll?.(".conv-entry[data-fresh]").forEach(maybeNotify);
   });
 
+  // The list filter: as you type, entries whose name or preview doesn't match hide.
+  function filterList() {
+    const box = document.getElementById("search");
+    const needle = box ? box.value.trim().toLocaleLowerCase() : "";
+    document.querySelectorAll("#conversation-list .conv-entry").forEach((entry) => {
+      entry.hidden = Boolean(needle) && !entry.textContent.toLocaleLowerCase().includes(needle);
+    });
+  }
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "search") filterList();
+  });
+  document.addEventListener("submit", (event) => {
+    if (event.target.matches("form.search")) {
+      event.preventDefault();
+      filterList();
+    }
+  });
+
+  // Day separators ("Today", "Yesterday", a date) and grouping of consecutive messages
+  // from one person, both in the reader's own time zone.
+  const GROUP_GAP_MS = 5 * 60 * 1000;
+  function dayLabel(when) {
+    const today = new Date();
+    const yesterday = new Date(Date.now() - 86400000);
+    if (when.toDateString() === today.toDateString()) return "Today";
+    if (when.toDateString() === yesterday.toDateString()) return "Yesterday";
+    const sameYear = when.getFullYear() === today.getFullYear();
+    return when.toLocaleDateString([], { weekday: "short", day: "numeric", month: "long", year: sameYear ? undefined : "numeric" });
+  }
+
+  function decorateThread() {
+    const box = thread();
+    if (!box) return;
+    box.querySelectorAll(".day").forEach((el) => el.remove());
+    let previous = null;
+    box.querySelectorAll("article[data-id]").forEach((article) => {
+      const stamp = article.querySelector("time[datetime]");
+      const when = stamp ? new Date(stamp.getAttribute("datetime")) : null;
+      const prevWhen = previous && previous.when;
+      if (when && (!prevWhen || when.toDateString() !== prevWhen.toDateString())) {
+        const day = document.createElement("div");
+        day.className = "day";
+        day.setAttribute("role", "separator");
+        day.textContent = dayLabel(when);
+        article.before(day);
+      }
+      const side = article.classList.contains("mine") ? "mine" : "theirs";
+      const grouped = previous && previous.side === side && when && prevWhen
+        && when - prevWhen < GROUP_GAP_MS && when.toDateString() === prevWhen.toDateString();
+      article.classList.toggle("grouped", Boolean(grouped));
+      previous = { side, when };
+    });
+  }
+
+  // A "New messages ↓" pill when something arrives while the reader is scrolled up.
+  function updatePill() {
+    const box = thread();
+    const pill = document.getElementById("jump-down");
+    if (!box || !pill) return;
+    if (atBottom(box)) pill.hidden = true;
+  }
+  function showPill() {
+    const pill = document.getElementById("jump-down");
+    if (pill) pill.hidden = false;
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.id === "jump-down") {
+      const box = thread();
+      if (box) box.scrollTo({ top: box.scrollHeight, behavior: "smooth" });
+      event.target.hidden = true;
+    }
+  });
+  document.addEventListener("scroll", updatePill, true);
+
   function refreshLiveBits() {
+    decorateThread();
+    filterList();
     watchTheirMessages();
     expireTyping();
     updateTitle();
