@@ -388,28 +388,29 @@ class Conversation(Model):
     async def post(self, author: User, body: str, client_id: UUID) -> Message:
         """Store a message once per client_id and announce it on commit.
 
-        The conversation row lock makes a conversation's ids commit in order, which the
-        catch-up cursor relies on.
+        One statement: lock the conversation (so its ids commit in order, which the
+        catch-up cursor relies on), check the author may write, insert, move the
+        conversation up, and queue the NOTIFY.
         """
         body = Message.clean(body)
-        async with in_transaction() as conn:
-            states = await _member_states_locked(conn, self.id)
-            if states.get(author.id) not in (MemberState.REQUEST, MemberState.ACTIVE):
-                raise NotFound
-            if MemberState.BLOCKED in states.values():
-                raise NotDelivered
-            message, created = await Message.get_or_create(
-                author_id=author.id,
-                client_id=client_id,
-                defaults={"conversation_id": self.id, "body": body},
-                using_db=conn,
-            )
-            if created:
-                await _record_activity(conn, self.id, message.id, author.id)
-                await notify(
-                    conn, "message", conversation=self.id, message=message.id, to=list(states)
-                )
-        return message
+        rows = await _connection().execute_query_dict(
+            _POST_SQL, [self.id, author.id, body, str(client_id)]
+        )
+        outcome = rows[0]
+        if outcome["my_state"] not in (MemberState.REQUEST, MemberState.ACTIVE):
+            raise NotFound
+        if outcome["blocked"]:
+            raise NotDelivered
+        if outcome["id"] is None:  # this client_id was used before: the retry stores nothing
+            return await Message.get(author_id=author.id, client_id=client_id)
+        return Message(
+            id=outcome["id"],
+            conversation_id=self.id,
+            author_id=author.id,
+            body=body,
+            client_id=client_id,
+            created_at=outcome["created_at"],
+        )
 
     async def messages_before(self, before: int | None, limit: int = PAGE_SIZE) -> list[Message]:
         """Up to `limit` messages older than id `before` (newest page when None), oldest first."""
@@ -569,29 +570,41 @@ class Message(Model):
         return text
 
 
-async def _member_states_locked(conn: BaseDBAsyncClient, conversation_id: int) -> dict[int, str]:
-    rows = await conn.execute_query_dict(
-        "SELECT m.user_id, m.state FROM memberships m JOIN conversations c "
-        "ON c.id = m.conversation_id WHERE c.id = $1 FOR UPDATE OF c",
-        [conversation_id],
-    )
-    return {row["user_id"]: row["state"] for row in rows}
-
-
-async def _record_activity(
-    conn: BaseDBAsyncClient, conversation_id: int, message_id: int, author_id: int
-) -> None:
-    """Move the conversation up the lists; writing back accepts a request; own text is read."""
-    await conn.execute_query(
-        "UPDATE conversations SET last_message_id = $2, last_activity_at = now() WHERE id = $1",
-        [conversation_id, message_id],
-    )
-    await conn.execute_query(
-        "UPDATE memberships SET last_read_message_id = $3, "
-        "state = CASE WHEN state = 'request' THEN 'active' ELSE state END "
-        "WHERE conversation_id = $1 AND user_id = $2",
-        [conversation_id, author_id, message_id],
-    )
+# $1 conversation, $2 author, $3 body, $4 client_id. Writing back accepts a request, and
+# the author has read (and received) their own message.
+_POST_SQL = """
+WITH members AS (
+  SELECT m.user_id, m.state FROM memberships m JOIN conversations c ON c.id = m.conversation_id
+  WHERE c.id = $1 FOR UPDATE OF c
+), verdict AS (
+  SELECT (SELECT state FROM members WHERE user_id = $2) AS my_state,
+         EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked
+), inserted AS (
+  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at)
+  SELECT $1, $2, $3, $4::uuid, now() FROM verdict
+  WHERE verdict.my_state IN ('request', 'active') AND NOT verdict.blocked
+  ON CONFLICT (author_id, client_id) DO NOTHING
+  RETURNING id, created_at
+), moved AS (
+  UPDATE conversations SET last_message_id = i.id, last_activity_at = i.created_at
+  FROM inserted i WHERE conversations.id = $1
+  RETURNING 1
+), mine AS (
+  UPDATE memberships SET last_read_message_id = i.id, delivered_message_id = i.id,
+    state = CASE WHEN state = 'request' THEN 'active' ELSE state END
+  FROM inserted i WHERE conversation_id = $1 AND user_id = $2
+  RETURNING 1
+), announced AS (
+  SELECT pg_notify('chatin', json_build_object(
+    'kind', 'message', 'conversation', $1::int, 'message', i.id,
+    'to', (SELECT array_agg(user_id) FROM members))::text)
+  FROM inserted i
+)
+SELECT v.my_state, v.blocked, i.id, i.created_at,
+       (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
+         + (SELECT count(*) FROM mine) AS writes
+FROM verdict v LEFT JOIN inserted i ON true
+"""
 
 
 async def notify(conn: BaseDBAsyncClient, kind: str, **ids: int | str | list[int]) -> None:
