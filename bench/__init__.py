@@ -1,0 +1,1 @@
+"""Load benchmarks for ChatIn: `python -m bench.load`, measured against a same-run relay."""

@@ -1,0 +1,279 @@
+"""The load generator: each process drives its share of users over real sockets.
+
+A process knows nothing of the server behind its Endpoints, so ChatIn and the relay are
+driven by the same code. Closed loop: each sender has one message in the air and sends the
+next once the previous one has arrived at the recipient's socket (and its POST answered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from bench.wire import FormPoster
+
+# The frame is HTML; a full parse per frame would make the generator the bottleneck, and
+# the article's start tag is fixed by partials/message.html, so a regex over it suffices.
+ARTICLE = re.compile(r'<article id="message-\d+"[^>]*?\sdata-client-id="([^"]+)"')
+ARRIVAL_TIMEOUT_SECONDS = 10.0
+SETTLE_SECONDS = 1.0  # after the last arrival, to see duplicates that come late
+OPEN_TIMEOUT_SECONDS = 60.0
+IDLE_OPEN_CONCURRENCY = 200
+GO_TIMEOUT_SECONDS = 600.0
+
+# Slots of each process's shared counters, read by the progress line.
+SENT, ARRIVED, ERRORS, READY, CLOSED = range(5)
+COUNTER_SLOTS = 5
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One user as the generator sees them: how to send as them, where to listen."""
+
+    cookies: dict[str, str]
+    send_path: str
+    send_fields: dict[str, str]
+    headers: dict[str, str]
+    ws_path: str
+    hello: str | None
+
+
+Pair = tuple[Endpoint, Endpoint]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One message: sent when, answered how, arrived when and how often."""
+
+    client_id: str
+    status: int
+    sent_at: float
+    arrived_at: float | None
+    arrivals: int
+
+
+@dataclass(frozen=True)
+class IdleOutcome:
+    opened: int
+    failed: int
+    began: float
+    finished: float
+
+
+@dataclass
+class Control:
+    """What the orchestrator shares with one generator process."""
+
+    counters: Any  # a RawArray of COUNTER_SLOTS int64
+    go: Event
+    stop: Event
+    start_at: Synchronized[float]
+    results: Queue[Any]
+
+    @classmethod
+    def make(cls, context: Any) -> Control:
+        return cls(
+            counters=context.RawArray("q", COUNTER_SLOTS),
+            go=context.Event(),
+            stop=context.Event(),
+            start_at=context.Value("d", 0.0),
+            results=context.Queue(),
+        )
+
+
+@dataclass(slots=True)
+class Flight:
+    recipient: int
+    sent_at: float
+    done: asyncio.Future[None]
+    status: int = 0
+    arrived_at: float | None = None
+    arrivals: int = 0
+
+
+@dataclass
+class Run:
+    """One process's state while it drives its pairs."""
+
+    base_url: str
+    origin: str
+    control: Control
+    flights: dict[str, Flight] = field(default_factory=dict)
+
+    def count(self, slot: int) -> None:
+        self.control.counters[slot] += 1
+
+
+def _run(coroutine: Any) -> Any:
+    """uvloop when present, like the server: the generator should be cheap per message."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def drive_pairs(
+    base_url: str, origin: str, pairs: list[Pair], duration: float, control: Control
+) -> None:
+    """Process entry: open sockets, report ready, send from `go` for `duration` seconds."""
+    outcomes = _run(_drive(Run(base_url, origin, control), pairs, duration))
+    control.results.put(outcomes)
+
+
+def hold_idle(base_url: str, origin: str, endpoints: list[Endpoint], control: Control) -> None:
+    """Process entry: on `go` open every endpoint's socket, then hold them until `stop`."""
+    control.results.put(_run(_hold(Run(base_url, origin, control), endpoints)))
+
+
+def _ws_url(base_url: str, path: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + path
+
+
+async def open_socket(run: Run, endpoint: Endpoint) -> ClientConnection:
+    """Handshake with the cookie and Origin a browser sends, then the page's hello; the
+    socket is live once the first frame (the catch-up) has come back."""
+    cookie = "; ".join(f"{name}={value}" for name, value in endpoint.cookies.items())
+    conn = await connect(
+        _ws_url(run.base_url, endpoint.ws_path),
+        origin=run.origin,  # type: ignore[arg-type]
+        additional_headers={"Cookie": cookie} if cookie else None,
+        proxy=None,
+        ping_interval=None,
+        max_size=None,
+        open_timeout=OPEN_TIMEOUT_SECONDS,
+    )
+    if endpoint.hello is not None:
+        await conn.send(endpoint.hello)
+        await asyncio.wait_for(conn.recv(), OPEN_TIMEOUT_SECONDS)
+    return conn
+
+
+async def _wait_for_go(control: Control) -> float:
+    if not await asyncio.to_thread(control.go.wait, GO_TIMEOUT_SECONDS):
+        raise TimeoutError("the orchestrator never said go")
+    return control.start_at.value
+
+
+async def _drive(run: Run, pairs: list[Pair], duration: float) -> list[Outcome]:
+    endpoints = [endpoint for pair in pairs for endpoint in pair]
+    sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
+    readers = [asyncio.create_task(_read(run, index, conn)) for index, conn in enumerate(sockets)]
+    clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
+    run.control.counters[READY] = 1
+    start_at = await _wait_for_go(run.control)
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    stop_at = start_at + duration
+    try:
+        await asyncio.gather(
+            *(
+                _send_loop(run, clients[index], endpoints[index], index ^ 1, stop_at)
+                for index in range(len(endpoints))
+            )
+        )
+        await asyncio.sleep(SETTLE_SECONDS)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+    return [
+        Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
+        for client_id, f in run.flights.items()
+    ]
+
+
+def _poster(base_url: str, endpoint: Endpoint) -> FormPoster:
+    """One connection (and cookie header) per user, like one browser tab."""
+    return FormPoster(base_url, endpoint.send_path, endpoint.cookies, endpoint.headers)
+
+
+async def _read(run: Run, index: int, conn: ClientConnection) -> None:
+    """Mark arrivals at this socket: articles whose client_id was sent to this user (the
+    author's own tab gets the same article; that is not an arrival)."""
+    try:
+        async for frame in conn:
+            text = frame if isinstance(frame, str) else frame.decode()
+            for match in ARTICLE.finditer(text):
+                flight = run.flights.get(match[1])
+                if flight is not None and flight.recipient == index:
+                    _arrive(run, flight)
+    except ConnectionClosed:
+        pass
+    run.count(CLOSED)
+
+
+def _arrive(run: Run, flight: Flight) -> None:
+    flight.arrivals += 1
+    if flight.arrivals == 1:
+        flight.arrived_at = time.monotonic()
+        run.count(ARRIVED)
+        if not flight.done.done():
+            flight.done.set_result(None)
+
+
+async def _send_loop(
+    run: Run, client: FormPoster, endpoint: Endpoint, recipient: int, stop_at: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    number = 0
+    while time.monotonic() < stop_at:
+        number += 1
+        client_id = str(uuid.uuid4())
+        flight = Flight(recipient, time.monotonic(), loop.create_future())
+        run.flights[client_id] = flight
+        run.count(SENT)
+        flight.status = await _post(
+            client, endpoint, client_id, f"Load test {number} to {recipient}"
+        )
+        if not 200 <= flight.status < 300:
+            run.count(ERRORS)
+            await asyncio.sleep(0.05)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flight.done), ARRIVAL_TIMEOUT_SECONDS)
+
+
+async def _post(client: FormPoster, endpoint: Endpoint, client_id: str, body: str) -> int:
+    return await client.post(endpoint.send_fields | {"body": body, "client_id": client_id})
+
+
+async def _hold(run: Run, endpoints: list[Endpoint]) -> IdleOutcome:
+    gate = asyncio.Semaphore(IDLE_OPEN_CONCURRENCY)
+
+    async def one(endpoint: Endpoint) -> ClientConnection | None:
+        async with gate:
+            try:
+                conn = await open_socket(run, endpoint)
+            except (OSError, TimeoutError, ConnectionClosed, ValueError):
+                run.count(ERRORS)
+                return None
+            run.count(ARRIVED)
+            return conn
+
+    run.control.counters[READY] = 1
+    await _wait_for_go(run.control)
+    began = time.monotonic()
+    sockets = await asyncio.gather(*(one(endpoint) for endpoint in endpoints))
+    finished = time.monotonic()
+    opened = [conn for conn in sockets if conn is not None]
+    await asyncio.to_thread(run.control.stop.wait, GO_TIMEOUT_SECONDS)
+    await asyncio.gather(*(conn.close() for conn in opened), return_exceptions=True)
+    return IdleOutcome(len(opened), len(sockets) - len(opened), began, finished)
+
+
+def spawn_context() -> Any:
+    """Fresh interpreters: nothing of the orchestrator's loop or sockets is inherited."""
+    return mp.get_context("spawn")

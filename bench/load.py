@@ -1,0 +1,179 @@
+"""The load benchmark of issue 9: ChatIn against a same-run relay, closed loop.
+
+    python -m bench.load --pairs 100 --seconds 15 --workers 2 [--json FILE] [--idle N]
+
+Each target (ChatIn, then the relay) is started here on 127.0.0.1 and a free port, loaded
+for --seconds after a short warm-up, and stopped. --idle N measures idle sockets instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import idle
+from bench.accounts import chatin_pairs, relay_pairs
+from bench.generator import ARRIVAL_TIMEOUT_SECONDS, SETTLE_SECONDS, Outcome, drive_pairs
+from bench.pool import generators, split
+from bench.report import (
+    LoadResult,
+    Window,
+    delivery,
+    load_notes,
+    load_table,
+    percentile,
+    storage_faults,
+)
+from bench.server import Served, serving
+from bench.usage import CpuWindow, MachineWindow
+from bench.verify import stored_copies
+
+WARMUP_SECONDS = 1.0
+PAIRS_PER_GENERATOR = 50
+MAX_PAIRS = 5_000
+MAX_SECONDS = 600
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser.add_argument("--pairs", type=int, default=10, help="pairs of users chatting")
+    parser.add_argument("--seconds", type=float, default=15, help="measured seconds per target")
+    parser.add_argument("--workers", type=int, default=1, help="ChatIn worker processes")
+    parser.add_argument("--generators", type=int, help="generator processes (default: auto)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--idle", type=int, help="measure N idle sockets instead of load")
+    args = parser.parse_args(argv)
+    if not 1 <= args.pairs <= MAX_PAIRS or not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--pairs must be 1..{MAX_PAIRS} and --seconds 0..{MAX_SECONDS}")
+    if args.idle is not None and not 1 <= args.idle <= idle.MAX_SOCKETS:
+        parser.error(f"--idle must be 1..{idle.MAX_SOCKETS}")
+    return args
+
+
+def default_generators(pairs: int) -> int:
+    """One process per PAIRS_PER_GENERATOR pairs, at most one per core: httpx and the
+    socket reads cost the generator about as much CPU per message as the relay."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(pairs / PAIRS_PER_GENERATOR)))
+
+
+async def _setup(served: Served, pairs: int) -> list[Any]:
+    if served.kind == "chatin":
+        return await chatin_pairs(served.url, pairs)
+    return relay_pairs(pairs)
+
+
+def run_target(kind: str, pairs: int, seconds: float, workers: int, procs: int) -> LoadResult:
+    """Start the target, make its users, load it, verify, stop it."""
+    with serving(kind, workers) as served:
+        began = time.monotonic()
+        endpoints = asyncio.run(_setup(served, pairs))
+        print(f"{kind}: {2 * pairs} users ready in {time.monotonic() - began:.1f} s", flush=True)
+        duration = WARMUP_SECONDS + seconds
+        jobs = [(served.url, served.origin, share, duration) for share in split(endpoints, procs)]
+        with generators(drive_pairs, jobs) as pool:
+            pool.wait_ready()
+            start_at = pool.go(delay=0.5)
+            window = Window(start_at + WARMUP_SECONDS, start_at + duration)
+            meters = {
+                "app": CpuWindow(served.app_processes),
+                "db": CpuWindow(served.db_processes),
+                "gen": CpuWindow(pool.psutil_processes),
+            }
+            busiest = [CpuWindow(lambda p=p: [p]) for p in pool.psutil_processes()]
+            machine = MachineWindow()
+            time.sleep(max(0.0, window.start - time.monotonic()))
+            for meter in [*meters.values(), *busiest, machine]:
+                meter.start()
+            pool.show_progress(kind, start_at, window.end)
+            for meter in [*meters.values(), *busiest, machine]:
+                meter.stop()
+            timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
+            outcomes: list[Outcome] = [o for share in pool.results(timeout) for o in share]
+        copies = (
+            asyncio.run(stored_copies(served.pgdata, [o.client_id for o in outcomes]))
+            if kind == "chatin"
+            else None
+        )
+    ours = sum(meter.seconds for meter in meters.values())
+    others = (machine.seconds - ours) / (window.end - window.start)
+    result = summarize(kind, pairs, workers, len(jobs), window, outcomes, copies, meters, busiest)
+    result.other_cores = others
+    return result
+
+
+def summarize(
+    kind: str,
+    pairs: int,
+    workers: int,
+    procs: int,
+    window: Window,
+    outcomes: list[Outcome],
+    copies: Any,
+    meters: dict[str, CpuWindow],
+    busiest: list[CpuWindow],
+) -> LoadResult:
+    seen = delivery(outcomes, window)
+    not_stored, twice = storage_faults(outcomes, copies) if copies is not None else (None, None)
+    delivered = seen.delivered_per_s * (window.end - window.start)
+    latencies = seen.latencies_ms
+    return LoadResult(
+        target=kind,
+        pairs=pairs,
+        workers=workers if kind == "chatin" else 1,
+        generators=procs,
+        seconds=window.end - window.start,
+        sent=seen.sent,
+        failed_sends=seen.failed_sends,
+        delivered_per_s=seen.delivered_per_s,
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+        max_ms=latencies[-1] if latencies else math.nan,
+        lost=seen.lost,
+        duplicated=seen.duplicated,
+        not_stored=not_stored,
+        stored_twice=twice,
+        app_cores=meters["app"].cores,
+        db_cores=meters["db"].cores,
+        gen_cores=meters["gen"].cores,
+        gen_busiest_core=max((meter.cores for meter in busiest), default=0.0),
+        app_cpu_ms_per_msg=meters["app"].seconds * 1000 / delivered if delivered else math.nan,
+        other_cores=0.0,
+    )
+
+
+def run_load(args: argparse.Namespace) -> dict[str, Any]:
+    procs = args.generators or default_generators(args.pairs)
+    app = run_target("chatin", args.pairs, args.seconds, args.workers, procs)
+    relay = run_target("relay", args.pairs, args.seconds, 1, procs)
+    app.ratio_to_relay = app.delivered_per_s / relay.delivered_per_s
+    print()
+    print(load_table([app, relay]))
+    print(load_notes([app, relay]))
+    return {"results": [app.as_dict(), relay.as_dict()]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    if args.idle is not None:
+        figures = idle.run_idle(args.idle, args.workers, args.generators)
+    else:
+        figures = run_load(args)
+    if args.json:
+        command = "python -m bench.load " + " ".join(sys.argv[1:] if argv is None else argv)
+        record = {"command": command, "date": started, **figures}
+        with open(args.json, "w") as handle:
+            json.dump(record, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
