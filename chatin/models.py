@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import secrets
@@ -25,9 +26,12 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt refuses longer secrets
 NOTIFY_CHANNEL = "chatin"
 
-# A real hash of a random secret: unknown emails are checked against it, so a log-in
-# takes as long whether or not the account exists.
-_DUMMY_HASH = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(12))
+
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    """A real hash of a random secret, at the cost new accounts get: unknown emails are
+    checked against it, so a log-in takes as long whether or not the account exists."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
 
 
 class NotFound(Exception):
@@ -96,7 +100,8 @@ class User(Model):
         self, current: str, new: str, rounds: int, keep_session: int | None
     ) -> None:
         """Set a new password after checking the current one; every other session ends."""
-        if not await asyncio.to_thread(_password_matches, current, self.password_hash.encode()):
+        stored = self.password_hash.encode()
+        if not await asyncio.to_thread(_password_matches, current, stored, rounds):
             raise InvalidInput({"current_password": "That isn't your current password."})
         errors = _password_errors(new)
         if errors:
@@ -121,18 +126,21 @@ class User(Model):
         return [row["user_id"] for row in rows]
 
     @classmethod
-    async def authenticate(cls, email: str, password: str) -> User | None:
+    async def authenticate(cls, email: str, password: str, rounds: int) -> User | None:
         """The account for these credentials, or None; same cost for unknown emails."""
         user = await cls.get_or_none(email_key=cls.email_key_of(email))
-        stored = user.password_hash.encode() if user else _DUMMY_HASH
-        if not await asyncio.to_thread(_password_matches, password, stored):
+        stored = user.password_hash.encode() if user else None
+        if not await asyncio.to_thread(_password_matches, password, stored, rounds):
             return None
         return user
 
 
-def _password_matches(password: str, stored_hash: bytes) -> bool:
+def _password_matches(password: str, stored_hash: bytes | None, rounds: int) -> bool:
+    """bcrypt's check, in a worker thread; no account still costs one full check."""
     try:
-        return bcrypt.checkpw(password.encode(), stored_hash)
+        return bcrypt.checkpw(password.encode(), stored_hash or _dummy_hash(rounds)) and bool(
+            stored_hash
+        )
     except ValueError:  # longer than bcrypt accepts: can't be the password
         return False
 
@@ -451,6 +459,16 @@ class Conversation(Model):
         return list(await query.using_db(conn).values_list("user_id", flat=True))
 
 
+# A receipt cursor moved (rows of `moved`): tell every member who still sees the conversation.
+_ANNOUNCE_MOVED = """
+SELECT pg_notify('chatin', json_build_object(
+  'kind', '{kind}', 'conversation', moved.conversation_id, 'member', moved.user_id,
+  'after', moved.before, 'upto', moved.upto,
+  'to', (SELECT array_agg(user_id) FROM memberships
+         WHERE conversation_id = moved.conversation_id AND state <> 'blocked'))::text)
+FROM moved
+"""
+
 # Read implies delivered. The old cursor rides in the announcement so that tabs can update
 # exactly the messages whose status changed.
 _MARK_READ_SQL = """
@@ -467,13 +485,7 @@ WITH target AS (
   WHERE m.id = t.id AND t.upto > m.last_read_message_id
   RETURNING m.conversation_id, m.user_id, t.before, t.upto
 )
-SELECT pg_notify('chatin', json_build_object(
-  'kind', 'read', 'conversation', moved.conversation_id, 'member', moved.user_id,
-  'after', moved.before, 'upto', moved.upto,
-  'to', (SELECT array_agg(user_id) FROM memberships
-         WHERE conversation_id = moved.conversation_id AND state <> 'blocked'))::text)
-FROM moved
-"""
+""" + _ANNOUNCE_MOVED.format(kind="read")
 
 # One statement for a batch of (conversation, member, message id) that reached a tab.
 _DELIVERED_SQL = """
@@ -490,14 +502,7 @@ WITH input AS (
   WHERE m.id = t.id AND t.upto > m.delivered_message_id
   RETURNING m.conversation_id, m.user_id, t.before, t.upto
 )
-SELECT pg_notify('chatin', json_build_object(
-  'kind', 'delivered', 'conversation', moved.conversation_id, 'member', moved.user_id,
-  'after', moved.before, 'upto', moved.upto,
-  'to', (SELECT array_agg(user_id) FROM memberships
-         WHERE conversation_id = moved.conversation_id AND state <> 'blocked'
-           AND user_id <> moved.user_id))::text)
-FROM moved
-"""
+""" + _ANNOUNCE_MOVED.format(kind="delivered")
 
 
 async def record_deliveries(reached: list[tuple[int, int, int]]) -> None:

@@ -91,7 +91,7 @@ async def login() -> tuple[str, int] | Response:
     if limited and (wait := await LOGIN_FAILURES.retry_after(*keys)):
         message = "Too many failed log-ins. Wait a few minutes and try again."
         return _too_many(wait, await _login_page(email=email, error=message))
-    user = await User.authenticate(email, form.get("password", ""))
+    user = await User.authenticate(email, form.get("password", ""), _settings().bcrypt_rounds)
     if user is None:
         if limited:
             await LOGIN_FAILURES.hit(*keys)

@@ -54,11 +54,11 @@ async def test_eighty_character_name_is_allowed(app: Quart) -> None:
 
 async def test_authenticate_accepts_only_the_right_password(app: Quart) -> None:
     user = await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
-    found = await User.authenticate("ADA@example.com", "password1")
+    found = await User.authenticate("ADA@example.com", "password1", ROUNDS)
     assert found is not None and found.id == user.id
-    assert await User.authenticate("ada@example.com", "password2") is None
-    assert await User.authenticate("nobody@example.com", "password1") is None
-    assert await User.authenticate("ada@example.com", "x" * 100) is None
+    assert await User.authenticate("ada@example.com", "password2", ROUNDS) is None
+    assert await User.authenticate("nobody@example.com", "password1", ROUNDS) is None
+    assert await User.authenticate("ada@example.com", "x" * 100, ROUNDS) is None
 
 
 async def test_ended_session_no_longer_finds_its_user(app: Quart) -> None:
