@@ -45,7 +45,11 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"only {pool.total(ARRIVED)} sockets opened in time")
                 time.sleep(1.0)
-                print(pool.progress_line("idle", time.monotonic() - start, 0), flush=True)
+                opened, failed = pool.total(ARRIVED), pool.total(ERRORS)
+                print(
+                    f"idle {time.monotonic() - start:5.1f}s  opened {opened:>7,}  failed {failed}",
+                    flush=True,
+                )
             time.sleep(SETTLE_SECONDS)
             app_grew = memory(served.app_processes) - app_before
             db_grew = memory(served.db_processes) - db_before
