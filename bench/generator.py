@@ -20,7 +20,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bench.wire import FormPoster
 
@@ -30,7 +30,7 @@ ARTICLE = re.compile(r'<article id="message-\d+"[^>]*?\sdata-client-id="([^"]+)"
 ARRIVAL_TIMEOUT_SECONDS = 10.0
 SETTLE_SECONDS = 1.0  # after the last arrival, to see duplicates that come late
 OPEN_TIMEOUT_SECONDS = 60.0
-IDLE_OPEN_CONCURRENCY = 200
+IDLE_OPEN_CONCURRENCY = 100  # per generator process: a herd of reconnecting tabs
 GO_TIMEOUT_SECONDS = 600.0
 
 # Slots of each process's shared counters, read by the progress line.
@@ -257,7 +257,7 @@ async def _hold(run: Run, endpoints: list[Endpoint]) -> IdleOutcome:
         async with gate:
             try:
                 conn = await open_socket(run, endpoint)
-            except (OSError, TimeoutError, ConnectionClosed, ValueError):
+            except (OSError, TimeoutError, WebSocketException, ValueError):
                 run.count(ERRORS)
                 return None
             run.count(ARRIVED)

@@ -45,6 +45,7 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"only {pool.total(ARRIVED)} sockets opened in time")
                 time.sleep(1.0)
+                pool.check_alive()
                 opened, failed = pool.total(ARRIVED), pool.total(ERRORS)
                 print(
                     f"idle {time.monotonic() - start:5.1f}s  opened {opened:>7,}  failed {failed}",

@@ -13,9 +13,11 @@ import asyncio
 import json
 import math
 import os
+import signal
 import sys
 import time
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from bench import idle
@@ -160,7 +162,13 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": [app.as_dict(), relay.as_dict()]}
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the servers and generators started here are stopped."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if args.idle is not None:

@@ -27,12 +27,15 @@ class Generators:
     def total(self, slot: int) -> int:
         return sum(control.counters[slot] for control in self.controls)
 
+    def check_alive(self) -> None:
+        if any(not process.is_alive() for process in self.processes):
+            raise RuntimeError("a generator process died; its traceback is above")
+
     def wait_ready(self) -> None:
         """Every process has its sockets open (and caught up) before the clock starts."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while self.total(READY) < len(self.controls):
-            if any(not process.is_alive() for process in self.processes):
-                raise RuntimeError("a generator process died while opening its sockets")
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError("generator processes were not ready in time")
             time.sleep(0.05)
