@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from quart import Quart, Response, render_template, request
-from quart_rate_limiter import RateLimiter
 from werkzeug.exceptions import HTTPException
 
 from chatin import db
@@ -62,12 +61,15 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
     app.extensions["settings"] = settings
     app.session_interface = SchemeAwareSessionInterface()
-    make_auth().init_app(app)
+    auth = make_auth()
+    auth.init_app(app)
+    # quart-auth adds a sync context processor (current_user) that Quart runs in a thread
+    # for every render; no template reads current_user, so it goes.
+    app.template_context_processors[None].remove(auth._template_context)
     app.add_template_global(csrf_token)
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
     app.jinja_env.globals["MAX_MESSAGE_CHARS"] = MAX_MESSAGE_CHARS
-    RateLimiter(app, enabled=settings.rate_limits)
     app.before_request(check_csrf)
     app.after_request(_security_headers)
     for module in (accounts, chat, health, socket):

@@ -48,8 +48,18 @@ def connect_args(database_url: str) -> dict[str, Any]:
     }
 
 
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Pool connections carry no session state (LISTEN and advisory locks use their own
+    connections), so skip asyncpg's RESET ALL round trip after every query; an open
+    transaction is still rolled back by asyncpg itself."""
+
+
 def tortoise_config(database_url: str, pool_size: int = 10) -> dict[str, Any]:
-    credentials = connect_args(database_url) | {"minsize": 1, "maxsize": pool_size}
+    credentials = connect_args(database_url) | {
+        "minsize": 1,
+        "maxsize": pool_size,
+        "reset": _keep_session,
+    }
     return {
         "connections": {
             "default": {"engine": "tortoise.backends.asyncpg", "credentials": credentials}

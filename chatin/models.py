@@ -276,6 +276,14 @@ class TooLong(Exception):
     """A message over MAX_MESSAGE_CHARS; nothing was stored."""
 
 
+class TooFast(Exception):
+    """The author sent more than SEND_LIMIT messages within SEND_WINDOW; nothing stored."""
+
+
+SEND_LIMIT = 20
+SEND_WINDOW = timedelta(seconds=10)
+
+
 class NotDelivered(Exception):
     """The other side does not take messages from this author (they blocked them)."""
 
@@ -313,6 +321,11 @@ class Conversation(Model):
     def direct_key_of(a: int, b: int) -> str:
         low, high = sorted((a, b))
         return f"{low}:{high}"
+
+    @classmethod
+    def handle(cls, conversation_id: int) -> Conversation:
+        """An unloaded conversation for verbs that check membership themselves (post)."""
+        return cls._init_from_db(id=conversation_id)
 
     @classmethod
     async def visible_to(cls, viewer: User, conversation_id: int) -> Conversation:
@@ -393,7 +406,7 @@ class Conversation(Model):
                 to=[member.id, *others],
             )
 
-    async def post(self, author: User, body: str, client_id: UUID) -> Message:
+    async def post(self, author: User, body: str, client_id: UUID, limited: bool = True) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
@@ -401,14 +414,17 @@ class Conversation(Model):
         conversation up, and queue the NOTIFY.
         """
         body = Message.clean(body)
+        limit = SEND_LIMIT if limited else None
         rows = await _connection().execute_query_dict(
-            _POST_SQL, [self.id, author.id, body, str(client_id)]
+            _POST_SQL, [self.id, author.id, body, str(client_id), limit, SEND_WINDOW]
         )
         outcome = rows[0]
         if outcome["my_state"] not in (MemberState.REQUEST, MemberState.ACTIVE):
             raise NotFound
         if outcome["blocked"]:
             raise NotDelivered
+        if outcome["too_fast"]:
+            raise TooFast
         if outcome["id"] is None:  # this client_id was used before: the retry stores nothing
             return await Message.get(author_id=author.id, client_id=client_id)
         return Message(
@@ -562,7 +578,7 @@ class Message(Model):
     class Meta:
         table = "messages"
         unique_together = (("author", "client_id"),)
-        indexes = (("conversation_id", "id"),)
+        indexes = (("conversation_id", "id"), ("author_id", "created_at"))
 
     @staticmethod
     def clean(body: str) -> str:
@@ -575,19 +591,24 @@ class Message(Model):
         return text
 
 
-# $1 conversation, $2 author, $3 body, $4 client_id. Writing back accepts a request, and
-# the author has read (and received) their own message.
+# $1 conversation, $2 author, $3 body, $4 client_id, $5 most messages per author within
+# $6 (NULL: no limit; counted in the database, so it holds across workers and nodes).
+# Writing back accepts a request, and the author has read (and received) their own message.
 _POST_SQL = """
 WITH members AS (
   SELECT m.user_id, m.state FROM memberships m JOIN conversations c ON c.id = m.conversation_id
   WHERE c.id = $1 FOR UPDATE OF c
 ), verdict AS (
   SELECT (SELECT state FROM members WHERE user_id = $2) AS my_state,
-         EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked
+         EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked,
+         $5::int IS NOT NULL AND (
+           SELECT count(*) FROM messages WHERE author_id = $2
+             AND created_at > now() - $6::interval) >= $5::int AS too_fast
 ), inserted AS (
   INSERT INTO messages (conversation_id, author_id, body, client_id, created_at)
   SELECT $1, $2, $3, $4::uuid, now() FROM verdict
   WHERE verdict.my_state IN ('request', 'active') AND NOT verdict.blocked
+    AND NOT verdict.too_fast
   ON CONFLICT (author_id, client_id) DO NOTHING
   RETURNING id, created_at
 ), moved AS (
@@ -605,7 +626,7 @@ WITH members AS (
     'to', (SELECT array_agg(user_id) FROM members))::text)
   FROM inserted i
 )
-SELECT v.my_state, v.blocked, i.id, i.created_at,
+SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at,
        (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
          + (SELECT count(*) FROM mine) AS writes
 FROM verdict v LEFT JOIN inserted i ON true
@@ -707,8 +728,14 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
-async def message_with_author(message_id: int) -> Message | None:
-    return await Message.filter(id=message_id).select_related("author").first()
+async def message_by_id(message_id: int) -> Message | None:
+    """One message for the fan-out, loaded once per worker (raw SQL: the hot path)."""
+    rows = await _connection().execute_query_dict(
+        "SELECT id, conversation_id, author_id, body, client_id, created_at "
+        "FROM messages WHERE id = $1",
+        [message_id],
+    )
+    return Message._init_from_db(**rows[0]) if rows else None
 
 
 PRESENCE_TTL = timedelta(seconds=45)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from markupsafe import escape
-from quart import render_template
+from quart import current_app
 
 from chatin.live.hub import Push
 from chatin.models import (
@@ -17,10 +17,16 @@ from chatin.models import (
     User,
     entries_for_members,
     entries_with_person,
-    message_with_author,
+    message_by_id,
     own_messages_between,
     person_is_online,
 )
+
+
+async def render_template(template: str, **context: Any) -> str:
+    """Render a partial with the bare Jinja environment: pushes need no request context,
+    and skipping Quart's context update keeps the per-message cost down."""
+    return await current_app.jinja_env.get_template(template).render_async(**context)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ async def _message_pushes(
     conversation_id: int, message_id: int, user_ids: list[int]
 ) -> dict[int, Push]:
     """Load the message once, then render it once per user (not per tab)."""
-    message = await message_with_author(message_id)
+    message = await message_by_id(message_id)
     if message is None:
         return {}
     entries = await entries_for_members(conversation_id, user_ids)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections import deque
 from typing import Any
 
 from quart import Blueprint, current_app, websocket
@@ -23,6 +23,7 @@ QUEUE_SIZE = 256
 TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then catches up
 CATCH_UP_BATCH = 200
 MAX_HELLO_BYTES = 2_000
+HELLO_WAIT_SECONDS = 3.0
 
 
 class Hello:
@@ -58,8 +59,6 @@ class TabSocket:
         self._queue: asyncio.Queue[Push | Hello] = asyncio.Queue(QUEUE_SIZE)
         self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._sent_upto: dict[int, int] = {}
-        # Messages pushed before the tab's hello: its catch-up must not send them again.
-        self._early: deque[tuple[int, int]] | None = deque(maxlen=QUEUE_SIZE)
 
     def offer(self, item: Push | Hello) -> None:
         try:
@@ -86,14 +85,38 @@ class TabSocket:
                 self.offer(hello)
 
     async def _send_loop(self) -> None:
+        for push in await self._hold_until_hello():
+            await self._send(push)
         while True:
             item = await self._queue.get()
             if isinstance(item, Hello):
                 await self._catch_up(item)
-            elif self._is_new(item):
-                await websocket.send(item.frame)
-                if item.author not in (None, self.user_id):
-                    self._hub.record_delivery(item.conversation, self.user_id, item.message)
+            else:
+                await self._send(item)
+
+    async def _hold_until_hello(self) -> list[Push]:
+        """Keep pushes back until the tab's hello has been answered, so that what it missed
+        comes first and in order; a client that sends no hello gets them after a while."""
+        held: list[Push] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HELLO_WAIT_SECONDS):
+                while True:
+                    item = await self._queue.get()
+                    if isinstance(item, Hello):
+                        await self._catch_up(item)
+                        break
+                    if len(held) >= QUEUE_SIZE:
+                        self.request_close(TOO_SLOW_CODE)
+                        break
+                    held.append(item)
+        return held
+
+    async def _send(self, push: Push) -> None:
+        if not self._is_new(push):
+            return
+        await websocket.send(push.frame)
+        if push.author not in (None, self.user_id):
+            self._hub.record_delivery(push.conversation, self.user_id, push.message)
 
     def _is_new(self, push: Push) -> bool:
         """Skip a message this tab already got through catch-up; remember what it has."""
@@ -102,14 +125,10 @@ class TabSocket:
         if push.message <= self._sent_upto.get(push.conversation, 0):
             return False
         self._sent_upto[push.conversation] = push.message
-        if self._early is not None:
-            self._early.append((push.conversation, push.message))
         return True
 
     async def _catch_up(self, hello: Hello) -> None:
         """Re-send the list, then every message of the open conversation above its cursor."""
-        early = {message for _, message in self._early or ()}
-        self._early = None
         entries = await entries_of_viewer(self.user_id)
         await websocket.send(await frames.list_frame(self.viewer, entries))
         if hello.conversation is None:
@@ -124,10 +143,8 @@ class TabSocket:
             if not batch:
                 break
             after = batch[-1].id
-            missed = [message for message in batch if message.id not in early]
-            if missed:
-                frame = await frames.catch_up_frame(conversation.id, missed, self.viewer, entry)
-                await websocket.send(frame)
+            frame = await frames.catch_up_frame(conversation.id, batch, self.viewer, entry)
+            await websocket.send(frame)
             theirs = [m.id for m in batch if m.author_id != self.user_id]
             if theirs:
                 self._hub.record_delivery(conversation.id, self.user_id, max(theirs))

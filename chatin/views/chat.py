@@ -7,18 +7,19 @@ import uuid
 from datetime import timedelta
 
 from quart import Blueprint, Response, current_app, redirect, render_template, request
-from quart_rate_limiter import rate_limit
 
 from chatin.auth import current_viewer, login_required
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
+    SEND_WINDOW,
     Conversation,
     InvalidInput,
     Message,
     NotDelivered,
     NotFound,
     Throttle,
+    TooFast,
     TooLong,
     User,
     entries_of_viewer,
@@ -29,6 +30,7 @@ blueprint = Blueprint("chat", __name__)
 CONTACT_ADDS = Throttle("contacts", limit=30, window=timedelta(hours=1))
 NOT_DELIVERED = "This message could not be delivered."
 TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
+TOO_FAST = "You're sending messages too fast. Wait a few seconds."
 
 
 def _first_unread(messages: list[Message], last_read: int, viewer_id: int) -> int | None:
@@ -74,15 +76,6 @@ async def _viewer() -> User:
     viewer = await current_viewer()
     assert viewer is not None  # login_required ran first
     return viewer
-
-
-async def _user_key() -> str:
-    viewer = await current_viewer()
-    return f"user:{viewer.id if viewer else request.remote_addr}"
-
-
-async def _limits_off() -> bool:
-    return not current_app.extensions["settings"].rate_limits
 
 
 def _parse_id(raw: str | None) -> int | None:
@@ -189,17 +182,20 @@ async def older_messages(conversation_id: int) -> str:
 
 @blueprint.post("/c/<int:conversation_id>/messages")
 @login_required
-@rate_limit(20, timedelta(seconds=10), key_function=_user_key, skip_function=_limits_off)
 async def send_message(conversation_id: int) -> Response | tuple[str, int]:
     viewer = await _viewer()
-    conversation = await Conversation.visible_to(viewer, conversation_id)
+    conversation = Conversation.handle(conversation_id)  # post() checks membership
     form = await request.form
     try:
         client_id = uuid.UUID(form.get("client_id", ""))
     except ValueError:
         return await _send_failed(conversation_id, "This page is out of date. Reload it.", 400)
     try:
-        message = await conversation.post(viewer, form.get("body", ""), client_id)
+        limited = current_app.extensions["settings"].rate_limits
+        message = await conversation.post(viewer, form.get("body", ""), client_id, limited)
+    except TooFast:
+        failed = await _send_failed(conversation_id, TOO_FAST, 429)
+        return Response(*failed, headers={"Retry-After": str(SEND_WINDOW.seconds)})
     except TooLong:
         return await _send_failed(conversation_id, TOO_LONG, 413)
     except InvalidInput as invalid:
