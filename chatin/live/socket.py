@@ -24,6 +24,8 @@ TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then cat
 CATCH_UP_BATCH = 200
 MAX_HELLO_BYTES = 2_000
 HELLO_WAIT_SECONDS = 3.0
+MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
+SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
 
 
 class Hello:
@@ -39,13 +41,14 @@ class Hello:
             return None
         try:
             data = json.loads(raw)
-            conversation = data.get("conversation")
-            return cls(
-                int(conversation) if conversation not in (None, "") else None,
-                max(0, int(data.get("after") or 0)),
-            )
+            raw_conversation = data.get("conversation")
+            conversation = int(raw_conversation) if raw_conversation not in (None, "") else None
+            after = int(data.get("after") or 0)
         except (ValueError, TypeError, AttributeError):
             return None
+        if not 0 <= after < MAX_ID or (conversation is not None and not 0 < conversation < MAX_ID):
+            return None
+        return cls(conversation, after)
 
 
 class TabSocket:
@@ -85,6 +88,15 @@ class TabSocket:
                 self.offer(hello)
 
     async def _send_loop(self) -> None:
+        """Send until closed; a failure here (say, the database went away mid catch-up)
+        closes with 1011 so the tab reconnects and catches up, instead of going silent."""
+        try:
+            await self._send_pushes()
+        except Exception:
+            log.exception("closing a tab of user %s after a send failure", self.user_id)
+            self.request_close(SERVER_ERROR_CODE)
+
+    async def _send_pushes(self) -> None:
         for push in await self._hold_until_hello():
             await self._send(push)
         while True:

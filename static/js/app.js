@@ -199,47 +199,63 @@
     if (bubble) markFailed(bubble, failureText(xhr), () => resend(form, clientId));
   }
 
-  function resend(form, clientId) {
-    const body = outgoing.get(clientId);
-    const bubble = document.querySelector(`.pending[data-client-id="${clientId}"]`);
-    if (body === undefined || !bubble) return;
-    bubble.replaceWith(pendingBubble(body, clientId));
+  // Sends leave one at a time, in the order they were written; each shows at once.
+  const sendQueue = [];
+  let sending = false;
+
+  function enqueue(form, clientId) {
+    sendQueue.push({ form, clientId });
+    pump();
+  }
+
+  function pump() {
+    if (sending || !sendQueue.length) return;
+    const { form, clientId } = sendQueue.shift();
+    sending = true;
+    const done = (xhr) => {
+      settle(form, clientId, xhr);
+      sending = false;
+      pump();
+    };
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.getAttribute("action"));
     xhr.setRequestHeader("Content-Type", "application/x-www-form-urlencoded");
     xhr.setRequestHeader("HX-Request", "true");
     xhr.setRequestHeader("X-CSRF-Token", csrfToken());
-    xhr.onload = () => settle(form, clientId, xhr);
-    xhr.onerror = () => settle(form, clientId, null);
-    xhr.send(new URLSearchParams({ body, client_id: clientId }).toString());
+    xhr.onload = () => done(xhr);
+    xhr.onerror = () => done(null);
+    xhr.send(new URLSearchParams({ body: outgoing.get(clientId), client_id: clientId }).toString());
   }
 
-  document.addEventListener("htmx:configRequest", (event) => {
-    const form = event.detail.elt;
+  function resend(form, clientId) {
+    const body = outgoing.get(clientId);
+    const bubble = document.querySelector(`.pending[data-client-id="${clientId}"]`);
+    if (body === undefined || !bubble) return;
+    bubble.replaceWith(pendingBubble(body, clientId));
+    enqueue(form, clientId);
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("composer")) return;
-    const params = event.detail.parameters;
-    const text = String(params.get ? params.get("body") : params.body || "");
-    const clientId = String(params.get ? params.get("client_id") : params.client_id);
+    event.preventDefault();
+    const textarea = form.querySelector("textarea");
+    const text = textarea.value;
+    if (!text.trim()) return;
+    const idField = form.querySelector("input[name=client_id]");
+    const clientId = idField.value;
     outgoing.set(clientId, text);
     const box = thread();
     if (box) {
       box.append(pendingBubble(text, clientId));
       scrollToBottom(box);
     }
-    const textarea = form.querySelector("textarea");
     textarea.value = "";
     fitHeight(textarea);
     form.querySelector(".send").disabled = true;
-    form.querySelector("input[name=client_id]").value = newClientId();
+    idField.value = newClientId();
     textarea.focus();
-  });
-
-  document.addEventListener("htmx:afterRequest", (event) => {
-    const form = event.detail.elt;
-    if (!(form instanceof HTMLFormElement) || !form.classList.contains("composer")) return;
-    const params = event.detail.requestConfig && event.detail.requestConfig.parameters;
-    const clientId = params && String(params.get ? params.get("client_id") : params.client_id);
-    if (clientId) settle(form, clientId, event.detail.failed && !event.detail.xhr.status ? null : event.detail.xhr);
+    enqueue(form, clientId);
   });
 
   // Show when the live connection is down; the ws extension reconnects by itself.

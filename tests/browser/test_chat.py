@@ -122,12 +122,6 @@ async def test_two_people_chat_live_and_see_text_exactly_as_written(
     assert await bob.page.evaluate("window.neverReloaded") is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Enter while the previous message's POST is still on its way does not send: "
-    "no pending bubble, the box keeps the text, and htmx's default queue ('last') later sends "
-    "whatever the box holds then, so 'two' then 'three' typed quickly arrive as one 'twothree'",
-)
 async def test_messages_typed_quickly_on_a_slow_network_all_arrive_in_order(
     open_page: OpenPage,
 ) -> None:

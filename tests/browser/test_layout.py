@@ -85,13 +85,6 @@ async def test_phone_shows_one_pane_at_a_time_and_the_back_link_returns_to_the_l
         assert await page_width(visitor) <= 360, path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a 360 px phone the chat page scrolls sideways (scrollWidth 488) once the "
-    "last message's preview is longer than about 35 characters: the one-column grid "
-    "(`.app { grid-template-columns: 1fr }`) grows to the preview's nowrap min-content width, "
-    "pushing Log out and Add contact off screen",
-)
 async def test_phone_chat_page_does_not_scroll_sideways_with_a_long_preview(
     open_page: OpenPage,
 ) -> None:
