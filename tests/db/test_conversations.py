@@ -30,6 +30,7 @@ from chatin.models import (
     User,
     notify,
 )
+from tests.chatting import seed_messages
 
 ROUNDS = 4
 WAIT = 5
@@ -267,13 +268,9 @@ async def test_accepting_does_not_undo_a_block(alice: User, bob: User) -> None:
 # --- messages_before ------------------------------------------------------------------------
 
 
-async def post_many(conversation: Conversation, author: User, count: int) -> list[int]:
-    return [(await conversation.post(author, f"m{n}", new_id())).id for n in range(count)]
-
-
 async def test_pages_go_back_by_id_oldest_first(alice: User, bob: User) -> None:
     conversation = await Conversation.start_direct(alice, "bob@example.com")
-    ids = await post_many(conversation, alice, 2 * PAGE_SIZE + 7)
+    ids = await seed_messages(conversation.id, alice.id, 2 * PAGE_SIZE + 7)
     newest = await conversation.messages_before(None)
     assert [m.id for m in newest] == ids[-PAGE_SIZE:]
     middle = await conversation.messages_before(newest[0].id)
@@ -286,9 +283,10 @@ async def test_pages_go_back_by_id_oldest_first(alice: User, bob: User) -> None:
 async def test_new_messages_do_not_shift_older_pages(alice: User, bob: User) -> None:
     """Pages are anchored on an id, not counted from the end (no OFFSET)."""
     conversation = await Conversation.start_direct(alice, "bob@example.com")
-    ids = await post_many(conversation, alice, PAGE_SIZE + 10)
+    ids = await seed_messages(conversation.id, alice.id, PAGE_SIZE + 10)
     newest = await conversation.messages_before(None)
-    await post_many(conversation, bob, 5)  # arrive while the reader scrolls up
+    for n in range(5):  # arrive while the reader scrolls up
+        await conversation.post(bob, f"new {n}", new_id())
     older = await conversation.messages_before(newest[0].id)
     assert [m.id for m in older] == ids[:10]
 
