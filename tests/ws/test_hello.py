@@ -52,14 +52,7 @@ def bad_hellos(conversation: int) -> dict[str, str]:
         "negative cursor",
         "too big",
         "huge conversation id",
-        pytest.param(
-            "huge cursor",
-            marks=pytest.mark.xfail(
-                reason="BUG: a hello whose cursor is past bigint makes the catch-up query "
-                "fail; the socket closes with 1000 (the ws extension never reconnects)",
-                strict=True,
-            ),
-        ),
+        "huge cursor",
     ],
 )
 async def test_a_bad_hello_is_ignored_and_the_tab_keeps_working(
@@ -76,12 +69,6 @@ async def test_a_bad_hello_is_ignored_and_the_tab_keeps_working(
         assert seen[-1] == message and len(seen) == len(set(seen))
 
 
-@pytest.mark.xfail(
-    reason="BUG: an error while answering a hello (here a dropped database connection) ends "
-    "the socket with 1000, after which the ws extension does not reconnect: the tab goes "
-    "silent until reloaded",
-    strict=True,
-)
 async def test_database_error_during_catch_up_lets_the_tab_reconnect(
     alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:
