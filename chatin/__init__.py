@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
     app.jinja_env.globals["MAX_MESSAGE_CHARS"] = MAX_MESSAGE_CHARS
+    socket.compress_without_context_takeover()
     app.before_request(check_csrf)
     app.after_request(_security_headers)
     for module in (accounts, chat, health, socket):
