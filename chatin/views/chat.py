@@ -183,29 +183,36 @@ async def older_messages(conversation_id: int) -> str:
 @blueprint.post("/c/<int:conversation_id>/messages")
 @login_required
 async def send_message(conversation_id: int) -> Response | tuple[str, int]:
+    """Store and announce a message. Membership is checked by the post statement itself;
+    refusals of bad input check it first, so strangers always get the same 404."""
     viewer = await _viewer()
-    conversation = Conversation.handle(conversation_id)  # post() checks membership
     form = await request.form
     try:
         client_id = uuid.UUID(form.get("client_id", ""))
-    except ValueError:
-        return await _send_failed(conversation_id, "This page is out of date. Reload it.", 400)
+        body = Message.clean(form.get("body", ""))
+    except (ValueError, InvalidInput, TooLong) as bad:
+        await Conversation.visible_to(viewer, conversation_id)
+        return await _send_failed(conversation_id, *_refusal(bad))
     try:
         limited = current_app.extensions["settings"].rate_limits
-        message = await conversation.post(viewer, form.get("body", ""), client_id, limited)
+        message = await Conversation.handle(conversation_id).post(viewer, body, client_id, limited)
     except TooFast:
         failed = await _send_failed(conversation_id, TOO_FAST, 429)
         return Response(*failed, headers={"Retry-After": str(SEND_WINDOW.seconds)})
-    except TooLong:
-        return await _send_failed(conversation_id, TOO_LONG, 413)
-    except InvalidInput as invalid:
-        return await _send_failed(conversation_id, invalid.errors["body"], 400)
     except NotDelivered:
         return await _send_failed(conversation_id, NOT_DELIVERED, 422)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
     html = await render_template("partials/message.html", message=message, viewer=viewer)
     return html, 201
+
+
+def _refusal(bad: Exception) -> tuple[str, int]:
+    if isinstance(bad, TooLong):
+        return TOO_LONG, 413
+    if isinstance(bad, InvalidInput):
+        return bad.errors["body"], 400
+    return "This page is out of date. Reload it.", 400
 
 
 async def _send_failed(conversation_id: int, text: str, status: int) -> tuple[str, int]:
