@@ -19,6 +19,7 @@ from chatin.models import (
     MAX_MESSAGE_CHARS,
     NOTIFY_CHANNEL,
     PAGE_SIZE,
+    SEND_LIMIT,
     Conversation,
     InvalidInput,
     Membership,
@@ -26,6 +27,7 @@ from chatin.models import (
     Message,
     NotDelivered,
     NotFound,
+    TooFast,
     TooLong,
     User,
     notify,
@@ -140,17 +142,16 @@ async def test_each_pair_gets_its_own_conversation(alice: User, bob: User, carol
     assert len({with_bob.id, with_carol.id, between_them.id}) == 3
 
 
-@pytest.mark.parametrize(
-    "email", ["nobody@example.com", "alice@example.com", "ALICE@example.com", "", "not-an-email"]
-)
 async def test_unknown_or_own_email_is_refused_and_creates_nothing(
-    alice: User, bob: User, email: str
+    alice: User, bob: User, subtests: pytest.Subtests
 ) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        await Conversation.start_direct(alice, email)
-    assert set(refused.value.errors) == {"contact_email"}
-    assert await Conversation.all().count() == 0
-    assert await Membership.all().count() == 0
+    for email in ("nobody@example.com", "alice@example.com", "ALICE@example.com", "", "x@y"):
+        with subtests.test(email=email):
+            with pytest.raises(InvalidInput) as refused:
+                await Conversation.start_direct(alice, email)
+            assert set(refused.value.errors) == {"contact_email"}
+            assert await Conversation.all().count() == 0
+            assert await Membership.all().count() == 0
 
 
 async def test_the_other_side_has_a_request_until_they_accept(alice: User, bob: User) -> None:
@@ -209,15 +210,16 @@ async def test_post_keeps_the_text_with_its_line_breaks(alice: User, bob: User) 
     assert stored.author_id == alice.id and stored.conversation_id == conversation.id
 
 
-@pytest.mark.parametrize("body", ["", "   ", "\n\r\n\t "])
 async def test_empty_message_is_refused_and_nothing_stored(
-    alice: User, bob: User, body: str
+    alice: User, bob: User, subtests: pytest.Subtests
 ) -> None:
     conversation = await Conversation.start_direct(alice, "bob@example.com")
-    with pytest.raises(InvalidInput) as refused:
-        await conversation.post(alice, body, new_id())
-    assert set(refused.value.errors) == {"body"}
-    assert await stored_bodies(conversation) == []
+    for body in ("", "   ", "\n\r\n\t "):
+        with subtests.test(body=body):
+            with pytest.raises(InvalidInput) as refused:
+                await conversation.post(alice, body, new_id())
+            assert set(refused.value.errors) == {"body"}
+            assert await stored_bodies(conversation) == []
 
 
 async def test_message_over_the_limit_is_refused_and_nothing_stored(alice: User, bob: User) -> None:
@@ -327,18 +329,30 @@ async def test_post_is_announced_once_with_ids_only(
         await heard.assert_silent()
 
 
-@pytest.mark.parametrize(
-    ("body", "error"),
-    [("x" * (MAX_MESSAGE_CHARS + 1), TooLong), ("  ", InvalidInput)],
-)
 async def test_refused_post_announces_nothing(
-    alice: User, bob: User, database_url: str, body: str, error: type[Exception]
+    alice: User, bob: User, database_url: str, subtests: pytest.Subtests
 ) -> None:
     conversation = await Conversation.start_direct(alice, "bob@example.com")
     async with announcements(database_url) as heard:
-        with pytest.raises(error):
-            await conversation.post(alice, body, new_id())
+        for body, error in (("x" * (MAX_MESSAGE_CHARS + 1), TooLong), ("  ", InvalidInput)):
+            with subtests.test(error=error.__name__):
+                with pytest.raises(error):
+                    await conversation.post(alice, body, new_id())
+                await heard.assert_silent()
+
+
+async def test_sending_too_fast_is_refused_stores_and_announces_nothing(
+    alice: User, bob: User, database_url: str
+) -> None:
+    conversation = await Conversation.start_direct(alice, "bob@example.com")
+    for n in range(SEND_LIMIT):
+        await conversation.post(alice, f"n{n}", new_id())
+    async with announcements(database_url) as heard:
+        with pytest.raises(TooFast):
+            await conversation.post(alice, "one too many", new_id())
         await heard.assert_silent()
+    assert len(await stored_bodies(conversation)) == SEND_LIMIT
+    await conversation.post(bob, "the limit is per author", new_id())
 
 
 async def test_post_to_a_blocked_conversation_announces_nothing(
