@@ -27,6 +27,7 @@ from tests.chatting import (
     hello_of,
     open_tab,
     person,
+    seed_messages,
     start_chat,
 )
 
@@ -90,20 +91,25 @@ async def test_a_message_reaches_every_tab_of_both_people_once(alice: Person, bo
         for tab, who in tabs.items():
             await open_tab(who, tab, path)
 
-        message = await alice.say(conversation, "hello <both>\nof you")
+        body = 'hello <b>both</b><img src=x onerror="alert(1)">\nof you'
+        message = await alice.say(conversation, body)
         for tab, who in tabs.items():
             pushed = await frame_with(tab, f"#message-{message}")
             assert_oob_swaps(pushed, pages[who.id])
             insert = pushed.find(attrs={"hx-swap-oob": f"beforeend:#thread-{conversation}"})
             assert insert is not None and insert.parent is pushed
             article = insert.select_one(f"article#message-{message}")
-            assert article_text(article) == "hello <both>\nof you"
+            assert article_text(article) == body
+            assert article.select("b, img, script, [onerror]") == []
             statuses = [s["aria-label"] for s in article.select("[aria-label]")]
             assert statuses == (["Sent"] if who is alice else [])
             entry = pushed.select_one(f"#conv-{conversation} a[href='{path}']")
             assert entry is not None
             other = "Bob" if who is alice else "Alice"
-            assert other in entry.get_text() and "hello <both>" in entry.get_text()
+            assert other in entry.get_text() and "hello <b>both</b>" in entry.get_text()
+            assert entry.select("b, img, script, [onerror]") == []
+            unread = [u["aria-label"] for u in entry.select("[aria-label$=unread]")]
+            assert unread == ([] if who is alice else ["1 unread"])
             cursor = pushed.select_one(f"input#cursor-{conversation}")
             assert cursor is not None and cursor["value"] == str(message)
 
@@ -159,6 +165,18 @@ async def test_catch_up_frames_are_swaps_into_the_open_conversation(
         assert caught_up.select_one(f"#cursor-{conversation}")["value"] == str(missed[-1])
         for article in caught_up.select("article"):
             assert article.select("[aria-label]") == []
+
+
+async def test_long_absence_is_caught_up_in_full_and_in_order(alice: Person, bob: Person) -> None:
+    conversation = await start_chat(alice, bob)
+    path = f"/c/{conversation}"
+    page = await bob.page(path)  # the tab's cursor: nothing yet
+    missed = await seed_messages(conversation, alice.id, 450)  # several catch-up batches
+    async with bob.socket() as tab:
+        await tab.send(hello_of(page, url=path))
+        await frame_with(tab, "#conversation-list")
+        fence = await alice.say(conversation, "fence")
+        assert await articles_until(tab, fence) == [*missed, fence]
 
 
 async def test_message_pushed_before_the_hello_does_not_jump_the_catch_up(
