@@ -118,6 +118,32 @@ async def test_a_message_reaches_every_tab_of_both_people_once(alice: Person, bo
             assert await articles_until(tab, fence) == [fence], "a message came twice"
 
 
+async def test_a_new_contact_request_appears_live_with_accept_and_block(
+    alice: Person, bob: Person
+) -> None:
+    async with bob.socket() as bob_tab, alice.socket() as alice_tab:
+        home = await bob.page("/")
+        await open_tab(bob, bob_tab, "/")
+        conversation = await start_chat(alice, bob, accept=False)
+        await open_tab(alice, alice_tab, f"/c/{conversation}")
+        pushed = await frame_with(bob_tab, f"#conv-{conversation}")
+        entry = pushed.select_one(f"#conv-{conversation}")
+        into_list = entry.find_parent(attrs={"hx-swap-oob": True})
+        assert into_list is not None and into_list.parent is pushed
+        target = str(into_list["hx-swap-oob"]).split(":", 1)[-1]
+        assert home.select_one(target) is home.select_one("#conversation-list")
+        link = entry.select_one(f"a[href='/c/{conversation}']")
+        assert link is not None and "Alice" in link.get_text()
+        for button in ("Accept", "Block"):
+            assert entry.find("button", string=button) is not None, button
+
+        assert (await bob.post(f"/c/{conversation}/accept", htmx=True)).status_code in (200, 204)
+        accepted = await frame_with(bob_tab, f"#conv-{conversation}")
+        assert accepted.select_one(f"#conv-{conversation}").find("button", string="Accept") is None
+        message = await bob.say(conversation, "hi Alice")
+        assert message in await articles_until(alice_tab, message)
+
+
 @pytest.mark.parametrize("reconnecting", ["reader", "author"])
 async def test_reconnecting_tab_gets_each_missed_message_once_in_order(
     alice: Person, bob: Person, carol: Person, reconnecting: str
