@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -151,23 +152,38 @@ async def pair(server: Server, browsers: list[Browser], one: str, two: str) -> i
     return conversation
 
 
+async def spread_tabs(
+    server: Server, people: tuple[Browser, ...], conversation: int
+) -> dict[Browser, list[ClientConnection]]:
+    """Open tabs until each person has tabs on both workers (as their presence claims show)."""
+    tabs: dict[Browser, list[ClientConnection]] = {person: [] for person in people}
+    spread: dict[str, set[str]] = {}
+    while len(tabs[people[0]]) < MAX_SOCKETS_EACH:
+        for person in people:
+            tabs[person].append(await person.open_socket(conversation))
+        if len(tabs[people[0]]) >= SOCKETS_EACH:
+            spread = await workers_with_tabs(server)
+            if all(len(spread.get(p.email, ())) == 2 for p in people):
+                return tabs
+    raise AssertionError(f"tabs did not spread over both workers: {spread}")
+
+
+async def frame_with(ws: ClientConnection, selector: str) -> BeautifulSoup:
+    async with asyncio.timeout(WAIT):
+        while True:
+            frame = parse(await ws.recv())
+            if frame.select_one(selector) is not None:
+                return frame
+
+
 async def test_message_reaches_every_socket_on_every_worker_once(
     server: Server, browsers: list[Browser]
 ) -> None:
     conversation = await pair(server, browsers, "Alice", "Bob")
     alice, bob = browsers
-    # Open tabs until each person has tabs on both workers: then some socket of Alice's and
-    # some of Bob's are on different workers, whichever worker takes the post.
-    tabs: dict[Browser, list[ClientConnection]] = {alice: [], bob: []}
-    spread: dict[str, set[str]] = {}
-    while len(tabs[alice]) < MAX_SOCKETS_EACH:
-        for browser in (alice, bob):
-            tabs[browser].append(await browser.open_socket(conversation))
-        if len(tabs[alice]) >= SOCKETS_EACH:
-            spread = await workers_with_tabs(server)
-            if all(len(spread.get(b.email, ())) == 2 for b in (alice, bob)):
-                break
-    assert all(len(spread.get(b.email, ())) == 2 for b in (alice, bob)), spread
+    # With tabs of each person on both workers, some socket of Alice's and some of Bob's are
+    # on different workers, whichever worker takes the post.
+    tabs = await spread_tabs(server, (alice, bob), conversation)
 
     message = await alice.say(conversation, "to every tab on every worker")
     fence = await bob.say(conversation, "fence")
@@ -182,6 +198,28 @@ async def test_message_reaches_every_socket_on_every_worker_once(
     last = await alice.say(conversation, "still here")
     for ws in tabs[alice]:
         assert await articles_until(ws, last) == [last]
+
+
+async def test_receipts_and_typing_cross_workers(server: Server, browsers: list[Browser]) -> None:
+    conversation = await pair(server, browsers, "Erin", "Frank")
+    erin, frank = browsers
+    tabs = await spread_tabs(server, (erin, frank), conversation)
+
+    message = await erin.say(conversation, "did it reach you?")
+    for ws in tabs[erin]:
+        delivered = await frame_with(ws, f"#status-{message}[aria-label=Delivered]")
+        assert delivered is not None
+    assert (await frank.post(f"/c/{conversation}/read", upto=str(message))).status_code == 204
+    for ws in tabs[erin]:
+        await frame_with(ws, f"#status-{message}[aria-label=Read]")
+    for ws in tabs[frank]:
+        entry = await frame_with(ws, f"#conv-{conversation}")
+        assert entry.select_one("[aria-label$=unread]") is None
+
+    assert (await frank.post(f"/c/{conversation}/typing")).status_code == 204
+    for ws in tabs[erin]:
+        typing = await frame_with(ws, f"#typing-{conversation}[data-typing]")
+        assert typing.select_one(f"#typing-{conversation}").get_text() == "Frank is typing…"
 
 
 async def test_send_limit_is_per_person_across_workers(
