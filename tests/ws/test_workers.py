@@ -213,8 +213,9 @@ async def test_receipts_and_typing_cross_workers(server: Server, browsers: list[
     for ws in tabs[erin]:
         await frame_with(ws, f"#status-{message}[aria-label=Read]")
     for ws in tabs[frank]:
-        entry = await frame_with(ws, f"#conv-{conversation}")
-        assert entry.select_one("[aria-label$=unread]") is None
+        await frame_with(ws, f"#message-{message}")
+        read = await frame_with(ws, f"#conv-{conversation}")  # the next entry: after reading
+        assert read.select_one(f"#conv-{conversation} [aria-label$=unread]") is None
 
     assert (await frank.post(f"/c/{conversation}/typing")).status_code == 204
     for ws in tabs[erin]:
