@@ -199,9 +199,21 @@ class AuthSession(Model):
 
     @classmethod
     async def viewer(cls, token: str) -> tuple[User, int] | None:
-        """The user and session id behind a token, or None once the session has ended."""
-        session = await cls.filter(token_hash=cls.hash_of(token)).select_related("user").first()
-        return None if session is None else (session.user, session.id)
+        """The user and session id behind a token, or None once the session has ended.
+
+        Raw SQL: this runs on every request and socket open.
+        """
+        rows = await _connection().execute_query_dict(
+            "SELECT s.id AS session_id, u.id, u.display_name, u.email, u.email_key, "
+            "u.password_hash, u.created_at, u.last_seen_at "
+            "FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+            [cls.hash_of(token)],
+        )
+        if not rows:
+            return None
+        row = dict(rows[0])
+        session_id = row.pop("session_id")
+        return User._init_from_db(**row), session_id
 
     @classmethod
     async def end(cls, token: str) -> None:
