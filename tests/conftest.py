@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from bs4 import BeautifulSoup
@@ -13,6 +14,9 @@ from quart.testing import QuartClient
 
 from chatin import create_app, db
 from chatin.config import Settings
+
+if TYPE_CHECKING:
+    from tests.chatting import Person
 
 _emails = itertools.count(1)
 
@@ -77,3 +81,24 @@ async def log_in(client: QuartClient, email: str, password: str = "correct horse
     form = {"email": email, "password": password, "csrf_token": await csrf_token(client)}
     response = await client.post("/login", form=form)
     return response.status_code
+
+
+@pytest.fixture
+async def alice(app: Quart) -> Person:
+    from tests.chatting import person  # tests.chatting builds on this module
+
+    return await person(app, "Alice")
+
+
+@pytest.fixture
+async def bob(app: Quart) -> Person:
+    from tests.chatting import person  # tests.chatting builds on this module
+
+    return await person(app, "Bob")
+
+
+@pytest.fixture
+async def carol(app: Quart) -> Person:
+    from tests.chatting import person  # tests.chatting builds on this module
+
+    return await person(app, "Carol")

@@ -14,28 +14,11 @@ from tests.chatting import (
     article_text,
     conversation_of,
     message_id,
-    person,
     seed_messages,
     start_chat,
     stored_count,
 )
 from tests.conftest import parse
-
-
-@pytest.fixture
-async def alice(app: Quart) -> Person:
-    return await person(app, "Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> Person:
-    return await person(app, "Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> Person:
-    return await person(app, "Carol")
-
 
 # --- adding a contact ------------------------------------------------------------------------
 

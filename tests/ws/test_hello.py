@@ -8,25 +8,14 @@ import json
 
 import asyncpg
 import pytest
-from quart import Quart
 from quart.testing.connections import WebsocketDisconnectError
 
 from chatin.live import socket as socket_module
-from tests.chatting import WAIT, Person, articles_until, frame_with, hello_of, person, start_chat
+from tests.chatting import WAIT, Person, articles_until, frame_with, hello_of, start_chat
 
 # Close codes after which htmx's ws extension 2.0.4 reconnects by itself (and says hello).
 RECONNECTING_CODES = {1006, 1011, 1012, 1013}
 HUGE = "9" * 20  # past PostgreSQL's bigint
-
-
-@pytest.fixture
-async def alice(app: Quart) -> Person:
-    return await person(app, "Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> Person:
-    return await person(app, "Bob")
 
 
 def bad_hellos(conversation: int) -> dict[str, str]:

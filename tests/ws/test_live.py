@@ -26,7 +26,6 @@ from tests.chatting import (
     frame_with,
     hello_of,
     open_tab,
-    person,
     seed_messages,
     start_chat,
 )
@@ -35,21 +34,6 @@ T = TypeVar("T", bound=connections.TestWebsocketConnection)
 
 LOGGED_OUT = 4401
 TOO_SLOW = 1013
-
-
-@pytest.fixture
-async def alice(app: Quart) -> Person:
-    return await person(app, "Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> Person:
-    return await person(app, "Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> Person:
-    return await person(app, "Carol")
 
 
 def assert_oob_swaps(pushed: BeautifulSoup, page: BeautifulSoup) -> None:
