@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 from bs4 import BeautifulSoup
 
 from tests.server import Server, postgres_processes, running_server
@@ -55,19 +56,19 @@ def test_start_stop_restart_and_recover_from_kill(tmp_path: Path) -> None:
     assert postgres_processes(data_dir) == []
 
 
-def test_bad_database_url_is_explained_without_traceback(tmp_path: Path) -> None:
-    server = Server(tmp_path, env={"DATABASE_URL": "mysql://localhost/chatin"})
+@pytest.mark.parametrize(
+    ("database_url", "explanation"),
+    [
+        ("mysql://localhost/chatin", "DATABASE_URL must start with postgres://"),
+        ("postgres://nobody@127.0.0.1:1/chatin", "cannot reach PostgreSQL at 127.0.0.1:1/chatin"),
+    ],
+)
+def test_bad_or_unreachable_database_is_explained_without_traceback(
+    tmp_path: Path, database_url: str, explanation: str
+) -> None:
+    server = Server(tmp_path, env={"DATABASE_URL": database_url})
     code = server.process.wait(30)
     output = server.process.stdout.read() if server.process.stdout else ""
     assert code != 0
-    assert "DATABASE_URL must start with postgres://" in output
-    assert "Traceback" not in output
-
-
-def test_unreachable_database_is_explained_without_traceback(tmp_path: Path) -> None:
-    server = Server(tmp_path, env={"DATABASE_URL": "postgres://nobody@127.0.0.1:1/chatin"})
-    code = server.process.wait(30)
-    output = server.process.stdout.read() if server.process.stdout else ""
-    assert code != 0
-    assert "cannot reach PostgreSQL at 127.0.0.1:1/chatin" in output
+    assert explanation in output
     assert "Traceback" not in output
