@@ -63,6 +63,13 @@ async def current_viewer() -> User | None:
     return g.viewer
 
 
+async def required_viewer() -> User:
+    """The viewer of a route behind login_required, which has already loaded them."""
+    viewer = await current_viewer()
+    assert viewer is not None
+    return viewer
+
+
 def current_session_id() -> int | None:
     """The id of the session behind this request; call after current_viewer()."""
     return g.get("session_id")

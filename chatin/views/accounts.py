@@ -13,6 +13,7 @@ from chatin.auth import (
     log_in,
     log_out,
     login_required,
+    required_viewer,
 )
 from chatin.config import Settings
 from chatin.models import MAX_DISPLAY_NAME_CHARS, MIN_PASSWORD_CHARS, InvalidInput, User
@@ -122,13 +123,13 @@ async def _profile_page(viewer: User, status: int = 200, **context: object) -> t
 @blueprint.get("/profile")
 @login_required
 async def profile() -> tuple[str, int]:
-    return await _profile_page(await _viewer())
+    return await _profile_page(await required_viewer())
 
 
 @blueprint.post("/profile/name")
 @login_required
 async def rename() -> Response | tuple[str, int]:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     try:
         await viewer.rename((await request.form).get("display_name", ""))
     except InvalidInput as invalid:
@@ -139,7 +140,7 @@ async def rename() -> Response | tuple[str, int]:
 @blueprint.post("/profile/password")
 @login_required
 async def change_password() -> Response | tuple[str, int]:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     form = await request.form
     try:
         await viewer.change_password(
@@ -151,9 +152,3 @@ async def change_password() -> Response | tuple[str, int]:
     except InvalidInput as invalid:
         return await _profile_page(viewer, 422, errors=invalid.errors)
     return redirect("/profile?saved=password", 303)
-
-
-async def _viewer() -> User:
-    viewer = await current_viewer()
-    assert viewer is not None  # login_required ran first
-    return viewer

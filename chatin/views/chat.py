@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
-from chatin.auth import current_viewer, login_required
+from chatin.auth import login_required, required_viewer
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -72,12 +72,6 @@ def _go(location: str) -> Response:
     return redirect(location, 303)
 
 
-async def _viewer() -> User:
-    viewer = await current_viewer()
-    assert viewer is not None  # login_required ran first
-    return viewer
-
-
 def _parse_id(raw: str | None) -> int | None:
     """A message id from a query string; garbage means "none" rather than an error page."""
     try:
@@ -104,13 +98,13 @@ async def _chat_page(viewer: User, status: int = 200, **context: object) -> tupl
 @blueprint.get("/")
 @login_required
 async def home() -> tuple[str, int]:
-    return await _chat_page(await _viewer())
+    return await _chat_page(await required_viewer())
 
 
 @blueprint.post("/contacts")
 @login_required
 async def add_contact() -> Response | tuple[str, int]:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     email = (await request.form).get("contact_email", "")
     limited = current_app.extensions["settings"].rate_limits
     if limited and (wait := await CONTACT_ADDS.retry_after(f"user:{viewer.id}")):
@@ -132,7 +126,7 @@ async def add_contact() -> Response | tuple[str, int]:
 @blueprint.get("/c/<int:conversation_id>")
 @login_required
 async def conversation_page(conversation_id: int) -> tuple[str, int]:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     before = _parse_id(request.args.get("before"))
     messages = await conversation.messages_before(before, PAGE_SIZE + 1)
@@ -162,7 +156,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
 @login_required
 async def older_messages(conversation_id: int) -> str:
     """The page of messages before `before`, with the link to the page before that."""
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     messages = await conversation.messages_before(
         _parse_id(request.args.get("before")), PAGE_SIZE + 1
@@ -185,7 +179,7 @@ async def older_messages(conversation_id: int) -> str:
 async def send_message(conversation_id: int) -> Response | tuple[str, int]:
     """Store and announce a message. Membership is checked by the post statement itself;
     refusals of bad input check it first, so strangers always get the same 404."""
-    viewer = await _viewer()
+    viewer = await required_viewer()
     form = await request.form
     try:
         client_id = uuid.UUID(form.get("client_id", ""))
@@ -229,7 +223,7 @@ async def _send_failed(conversation_id: int, text: str, status: int) -> tuple[st
 @login_required
 async def mark_read(conversation_id: int) -> tuple[str, int]:
     """The tab saw messages up to `upto` (scrolled into view while visible)."""
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     upto = _parse_id((await request.form).get("upto"))
     if upto is None:
@@ -242,7 +236,7 @@ async def mark_read(conversation_id: int) -> tuple[str, int]:
 @login_required
 async def typing(conversation_id: int) -> tuple[str, int]:
     """Announce typing; repeats within TYPING_INTERVAL are dropped, never stored."""
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     if _typing_throttle.allow((viewer.id, conversation.id)):
         await conversation.announce_typing(viewer)
@@ -252,7 +246,7 @@ async def typing(conversation_id: int) -> tuple[str, int]:
 @blueprint.post("/c/<int:conversation_id>/accept")
 @login_required
 async def accept(conversation_id: int) -> Response:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     await conversation.accept(viewer)
     return _go(f"/c/{conversation_id}")
@@ -261,7 +255,7 @@ async def accept(conversation_id: int) -> Response:
 @blueprint.post("/c/<int:conversation_id>/block")
 @login_required
 async def block(conversation_id: int) -> Response:
-    viewer = await _viewer()
+    viewer = await required_viewer()
     conversation = await Conversation.visible_to(viewer, conversation_id)
     await conversation.block(viewer)
     return _go("/")
