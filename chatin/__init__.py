@@ -23,7 +23,7 @@ from chatin.live import socket
 from chatin.live.frames import render_event
 from chatin.live.hub import RESTART_CODE, Hub, Storage
 from chatin.live.listener import Listener
-from chatin.models import MAX_MESSAGE_CHARS, NotFound, Presence, record_deliveries
+from chatin.models import NotFound, Presence, record_deliveries
 from chatin.text import linkify, local_time
 from chatin.views import accounts, chat, health
 
@@ -69,7 +69,6 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_global(csrf_token)
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
-    app.jinja_env.globals["MAX_MESSAGE_CHARS"] = MAX_MESSAGE_CHARS
     socket.compress_without_context_takeover()
     app.before_request(check_csrf)
     app.after_request(_security_headers)

@@ -147,7 +147,6 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         first_unread_id=_first_unread(messages, entry.last_read, viewer.id),
         client_id=uuid.uuid4(),
         max_message_chars=MAX_MESSAGE_CHARS,
-        error=None,
     )
     return page, 200
 
