@@ -167,6 +167,8 @@ class TabSocket:
             return
         conversation = await Conversation.get(id=entry.id)
         after = max(hello.after, 0)
+        # The tab already shows everything up to its cursor: a push of those is a repeat.
+        self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
         while True:
             batch = await conversation.messages_after(after, CATCH_UP_BATCH)
             if not batch:
