@@ -400,7 +400,8 @@
     const reading = open && open.dataset.conversation === entry.dataset.conversation;
     if (reading && document.visibilityState === "visible") return;
     const name = entry.querySelector(".conv-name");
-    const preview = entry.querySelector("[data-preview]");
+    const preview = entry.querySelector("[data-preview]")?.cloneNode(true);
+    preview?.querySelectorAll(".tag").forEach((tag) => tag.remove());
     const note = new Notification(name ? name.textContent : "ChatIn", {
       body: preview ? preview.textContent.trim() : "",
       tag: `conversation-${entry.dataset.conversation}`,
