@@ -94,6 +94,7 @@ async def _message_pushes(
     if message is None:
         return {}
     entries = await entries_for_members(conversation_id, user_ids)
+    typing_cleared = await render_typing(conversation_id, None)  # the same for every reader
     pushes = {}
     for user_id, entry in entries.items():
         article = await render_message(message, ViewerRef(user_id), entry)
@@ -102,7 +103,7 @@ async def _message_pushes(
             thread_append(conversation_id, article)
             + list_top(await render_entry(entry, fresh=fresh))
             + cursor(conversation_id, message_id)
-            + (await render_typing(conversation_id, None) if fresh else "")
+            + (typing_cleared if fresh else "")
         )
         pushes[user_id] = Push(frame, conversation_id, message_id, message.author_id)
     return pushes

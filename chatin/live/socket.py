@@ -165,7 +165,7 @@ class TabSocket:
         entry = next((e for e in entries if e.id == hello.conversation), None)
         if entry is None:
             return
-        conversation = await Conversation.get(id=entry.id)
+        conversation = Conversation.handle(entry.id)  # the entry already proved membership
         after = max(hello.after, 0)
         # The tab already shows everything up to its cursor: a push of those is a repeat.
         self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))

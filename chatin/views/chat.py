@@ -22,6 +22,7 @@ from chatin.models import (
     TooFast,
     TooLong,
     User,
+    entries_for_members,
     entries_of_viewer,
 )
 
@@ -127,14 +128,14 @@ async def add_contact() -> Response | tuple[str, int]:
 @login_required
 async def conversation_page(conversation_id: int) -> tuple[str, int]:
     viewer = await required_viewer()
-    conversation = await Conversation.visible_to(viewer, conversation_id)
+    entries = await entries_of_viewer(viewer.id)
+    entry = next((e for e in entries if e.id == conversation_id), None)
+    if entry is None:  # the list holds exactly the conversations the viewer may open
+        raise NotFound
+    conversation = Conversation.handle(conversation_id)
     before = _parse_id(request.args.get("before"))
     messages = await conversation.messages_before(before, PAGE_SIZE + 1)
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
-    entries = await entries_of_viewer(viewer.id)
-    entry = next((e for e in entries if e.id == conversation.id), None)
-    if entry is None:
-        raise NotFound
     page = await render_template(
         "pages/conversation.html",
         viewer=viewer,
@@ -156,12 +157,14 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
 async def older_messages(conversation_id: int) -> str:
     """The page of messages before `before`, with the link to the page before that."""
     viewer = await required_viewer()
-    conversation = await Conversation.visible_to(viewer, conversation_id)
+    entry = (await entries_for_members(conversation_id, [viewer.id])).get(viewer.id)
+    if entry is None:  # not a member (or blocked it): the same 404 as a missing id
+        raise NotFound
+    conversation = Conversation.handle(conversation_id)
     messages = await conversation.messages_before(
         _parse_id(request.args.get("before")), PAGE_SIZE + 1
     )
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
-    entry = next((e for e in await entries_of_viewer(viewer.id) if e.id == conversation.id), None)
     return await render_template(
         "partials/older_page.html",
         conversation=conversation,
