@@ -190,8 +190,8 @@ async def test_after_a_network_drop_missed_messages_arrive_once_in_order(
     await expect(messages(bob.page)).to_have_text(texts("Before the drop"))  # socket is live
 
     banner = bob.page.get_by_role("status").filter(has_text="Reconnecting…")
+    cuttable_link.cut()  # first, so the socket's death reaches the page before offline mode
     await bob.page.context.set_offline(True)
-    cuttable_link.cut()
     await expect(banner).to_be_visible()
 
     for n in (1, 2, 3):
