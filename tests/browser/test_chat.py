@@ -76,7 +76,9 @@ async def test_two_people_chat_live_and_see_text_exactly_as_written(
     assert await bob.page.evaluate("window.neverReloaded") is True
 
     # Bob accepts, then writes two lines with Shift+Enter and sends with Enter.
-    await bob.page.get_by_role("button", name="Accept").click()
+    # Accepting reloads the conversation (htmx's HX-Redirect): wait for that page.
+    async with bob.page.expect_navigation():
+        await bob.page.get_by_role("button", name="Accept").click()
     await expect(bob.page.get_by_role("button", name="Accept")).to_have_count(0)
     await bob.page.evaluate("window.neverReloaded = true")
     box = bob.page.get_by_label("Message")

@@ -115,9 +115,9 @@ async def test_unread_count_follows_messages_and_reads(app: Quart) -> None:
         await hello(bob_tab)
         for text in ("one", "two", "three"):
             last = await send(alice, conversation, text)
-        entry = await frame_where(
-            bob_tab, lambda h: h.select_one(f"#conv-{conversation} [aria-label='3 unread']")
-        )
+        # The last message's frame is rendered after all three were stored, before any read.
+        entry = await frame_where(bob_tab, lambda h: h.select_one(f"#message-{last}"))
+        assert entry.select_one(f"#conv-{conversation} [aria-label='3 unread']") is not None
         assert entry.select_one(f"#conv-{conversation} a")["href"] == f"/c/{conversation}"
         assert await post(bob, f"/c/{conversation}/read", upto=str(last - 1)) == 204
         entry = await frame_where(bob_tab, lambda h: h.select_one(f"#conv-{conversation}"))
