@@ -20,7 +20,7 @@ from chatin import db
 from chatin.auth import SchemeAwareSessionInterface, check_csrf, csrf_token, make_auth
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 from chatin.live import socket
-from chatin.live.frames import render_event
+from chatin.live.frames import PARTIALS, partial_environment, render_event
 from chatin.live.hub import RESTART_CODE, Hub, Storage
 from chatin.live.listener import Listener
 from chatin.models import NotFound, Presence, record_deliveries
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_global(csrf_token)
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
+    app.extensions[PARTIALS] = partial_environment(app.jinja_env)
     socket.compress_without_context_takeover()
     app.before_request(check_csrf)
     app.after_request(_security_headers)

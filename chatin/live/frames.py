@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jinja2 import Environment
 from markupsafe import escape
 from quart import current_app
 
@@ -22,11 +23,21 @@ from chatin.models import (
     person_is_online,
 )
 
+PARTIALS = "chatin.partials"
 
-async def render_template(template: str, **context: Any) -> str:
-    """Render a partial with the bare Jinja environment: pushes need no request context,
-    and skipping Quart's context update keeps the per-message cost down."""
-    return await current_app.jinja_env.get_template(template).render_async(**context)
+
+def partial_environment(pages: Environment) -> Environment:
+    """The pages' Jinja environment (loader, filters, autoescape) rendering synchronously.
+
+    Partials are rendered for every message and every viewer. Quart's environment is
+    async, which costs about a quarter more per render, and its `render_template` updates
+    a request context that partials never read (they take `viewer`).
+    """
+    return pages.overlay(enable_async=False)
+
+
+def render_partial(template: str, **context: Any) -> str:
+    return current_app.extensions[PARTIALS].get_template(template).render(**context)
 
 
 @dataclass(frozen=True)
@@ -56,15 +67,13 @@ def cursor(conversation_id: int, message_id: int) -> str:
     )
 
 
-async def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
-    return await render_template(
-        "partials/message.html", message=message, viewer=viewer, entry=entry
-    )
+def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
+    return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
 
 
-async def render_entry(entry: Entry, fresh: bool = False) -> str:
+def render_entry(entry: Entry, fresh: bool = False) -> str:
     """A list entry; `fresh` marks one that a new message from the other side just moved."""
-    return await render_template("partials/conversation_entry.html", entry=entry, fresh=fresh)
+    return render_partial("partials/conversation_entry.html", entry=entry, fresh=fresh)
 
 
 async def render_event(event: dict[str, Any], user_ids: list[int]) -> dict[int, Push]:
@@ -94,14 +103,14 @@ async def _message_pushes(
     if message is None:
         return {}
     entries = await entries_for_members(conversation_id, user_ids)
-    typing_cleared = await render_typing(conversation_id, None)  # the same for every reader
+    typing_cleared = render_typing(conversation_id, None)  # the same for every reader
     pushes = {}
     for user_id, entry in entries.items():
-        article = await render_message(message, ViewerRef(user_id), entry)
+        article = render_message(message, ViewerRef(user_id), entry)
         fresh = message.author_id != user_id
         frame = (
             thread_append(conversation_id, article)
-            + list_top(await render_entry(entry, fresh=fresh))
+            + list_top(render_entry(entry, fresh=fresh))
             + cursor(conversation_id, message_id)
             + (typing_cleared if fresh else "")
         )
@@ -118,13 +127,13 @@ async def _receipt_pushes(kind: str, event: dict[str, Any], user_ids: list[int])
     if member in user_ids and kind == "read":
         entry = (await entries_for_members(conversation_id, [member])).get(member)
         if entry is not None:
-            pushes[member] = Push(await render_entry(entry))
+            pushes[member] = Push(render_entry(entry))
     for user_id in user_ids:
         if user_id == member:
             continue
         ids = await own_messages_between(conversation_id, user_id, after, upto)
         if ids:
-            spans = [await render_status(message_id, status) for message_id in ids]
+            spans = [render_status(message_id, status) for message_id in ids]
             pushes[user_id] = Push("".join(spans))
     return pushes
 
@@ -132,7 +141,7 @@ async def _receipt_pushes(kind: str, event: dict[str, Any], user_ids: list[int])
 async def _typing_pushes(conversation_id: int, user_ids: list[int]) -> dict[int, Push]:
     entries = await entries_for_members(conversation_id, user_ids)
     return {
-        user_id: Push(await render_typing(conversation_id, entry.other_name))
+        user_id: Push(render_typing(conversation_id, entry.other_name))
         for user_id, entry in entries.items()
     }
 
@@ -144,7 +153,7 @@ async def _presence_pushes(user_id: int, viewer_ids: list[int]) -> dict[int, Pus
         return {}
     online = await person_is_online(user_id)
     parts = [
-        await render_presence(user_id, True, online, person.last_seen_at, where)
+        render_presence(user_id, True, online, person.last_seen_at, where)
         for where in ("list", "head")
     ]
     return dict.fromkeys(viewer_ids, Push("".join(parts)))
@@ -154,7 +163,7 @@ async def _profile_pushes(person_id: int, viewer_ids: list[int]) -> dict[int, Pu
     """A new display name: the person's own header, and every entry and chat header with them."""
     frames: dict[int, list[str]] = {viewer_id: [] for viewer_id in viewer_ids}
     for entry in await entries_with_person(person_id, viewer_ids):
-        frames[entry.viewer_id].append(await render_entry(entry))
+        frames[entry.viewer_id].append(render_entry(entry))
         frames[entry.viewer_id].append(
             f'<span id="chat-name-{entry.id}">{escape(entry.other_name)}</span>'
         )
@@ -167,10 +176,10 @@ async def _profile_pushes(person_id: int, viewer_ids: list[int]) -> dict[int, Pu
     return {viewer_id: Push("".join(parts)) for viewer_id, parts in frames.items() if parts}
 
 
-async def render_presence(
+def render_presence(
     user_id: int, shown: bool, online: bool, last_seen: datetime | None, where: str
 ) -> str:
-    return await render_template(
+    return render_partial(
         "partials/presence.html",
         user_id=user_id,
         shown=shown,
@@ -180,15 +189,13 @@ async def render_presence(
     )
 
 
-async def render_status(message_id: int, status: str) -> str:
-    return await render_template(
-        "partials/message_status.html", message_id=message_id, status=status
-    )
+def render_status(message_id: int, status: str) -> str:
+    return render_partial("partials/message_status.html", message_id=message_id, status=status)
 
 
-async def render_typing(conversation_id: int, name: str | None) -> str:
+def render_typing(conversation_id: int, name: str | None) -> str:
     """The "is typing…" line of a conversation and its list hint; no name clears them."""
-    return await render_template(
+    return render_partial(
         "partials/typing.html", conversation_id=conversation_id, name=name, with_hint=True
     )
 
@@ -204,11 +211,11 @@ async def _conversation_pushes(
         if entry is None:
             frame = removal(f"conv-{conversation_id}") + removal(f"chat-{conversation_id}")
         else:
-            html = await render_entry(entry)
+            html = render_entry(entry)
             frame = (
                 (list_top(html) if change == "new" else html)
-                + await render_template("partials/request_banner.html", entry=entry)
-                + await render_presence(
+                + render_partial("partials/request_banner.html", entry=entry)
+                + render_presence(
                     entry.other_id,
                     entry.shows_presence,
                     entry.other_online,
@@ -220,13 +227,13 @@ async def _conversation_pushes(
     return pushes
 
 
-async def list_frame(viewer: Any, entries: list[Entry]) -> str:
+def list_frame(viewer: Any, entries: list[Entry]) -> str:
     """The whole conversation list, for a tab that (re)connected."""
-    return await render_template("partials/conversation_list.html", entries=entries, viewer=viewer)
+    return render_partial("partials/conversation_list.html", entries=entries, viewer=viewer)
 
 
-async def catch_up_frame(
+def catch_up_frame(
     conversation_id: int, messages: list[Message], viewer: Any, entry: Entry | None
 ) -> str:
-    articles = "".join([await render_message(message, viewer, entry) for message in messages])
+    articles = "".join([render_message(message, viewer, entry) for message in messages])
     return thread_append(conversation_id, articles) + cursor(conversation_id, messages[-1].id)

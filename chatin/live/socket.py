@@ -159,7 +159,7 @@ class TabSocket:
     async def _catch_up(self, hello: Hello) -> None:
         """Re-send the list, then every message of the open conversation above its cursor."""
         entries = await entries_of_viewer(self.user_id)
-        await websocket.send(await frames.list_frame(self.viewer, entries))
+        await websocket.send(frames.list_frame(self.viewer, entries))
         if hello.conversation is None:
             return
         entry = next((e for e in entries if e.id == hello.conversation), None)
@@ -174,7 +174,7 @@ class TabSocket:
             if not batch:
                 break
             after = batch[-1].id
-            frame = await frames.catch_up_frame(conversation.id, batch, self.viewer, entry)
+            frame = frames.catch_up_frame(conversation.id, batch, self.viewer, entry)
             await websocket.send(frame)
             theirs = [m.id for m in batch if m.author_id != self.user_id]
             if theirs:

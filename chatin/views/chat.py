@@ -9,6 +9,7 @@ from datetime import timedelta
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
 from chatin.auth import login_required, required_viewer
+from chatin.live.frames import render_message
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -199,8 +200,7 @@ async def send_message(conversation_id: int) -> Response | tuple[str, int]:
         return await _send_failed(conversation_id, NOT_DELIVERED, 422)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
-    html = await render_template("partials/message.html", message=message, viewer=viewer)
-    return html, 201
+    return render_message(message, viewer, None), 201
 
 
 def _refusal(bad: Exception) -> tuple[str, int]:
