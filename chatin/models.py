@@ -693,6 +693,8 @@ class Entry:
         return "Sent"
 
 
+_ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
+
 _ENTRIES_SQL = """
 SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
@@ -740,14 +742,33 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
-async def message_by_id(message_id: int) -> Message | None:
-    """One message for the fan-out, loaded once per worker (raw SQL: the hot path)."""
+_MESSAGE_FIELDS = ("id", "conversation_id", "author_id", "body", "client_id", "created_at")
+
+# The fan-out's one statement: the message, and each recipient's entry beside it.
+_MESSAGE_WITH_ENTRIES_SQL = f"""
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+FROM ({_ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])")}) e
+JOIN messages m ON m.id = $3 AND m.conversation_id = $1
+"""
+
+
+async def message_with_entries(
+    conversation_id: int, message_id: int, user_ids: list[int]
+) -> tuple[Message | None, dict[int, Entry]]:
+    """A new message and its recipients' list entries, loaded once per worker in one
+    round trip (the hot path of every message). No message: no entries either."""
     rows = await _connection().execute_query_dict(
-        "SELECT id, conversation_id, author_id, body, client_id, created_at "
-        "FROM messages WHERE id = $1",
-        [message_id],
+        _MESSAGE_WITH_ENTRIES_SQL, [conversation_id, user_ids, message_id]
     )
-    return Message._init_from_db(**rows[0]) if rows else None
+    if not rows:
+        return None, {}
+    first = rows[0]
+    message = Message._init_from_db(**{name: first[f"message_{name}"] for name in _MESSAGE_FIELDS})
+    entries = {}
+    for row in rows:
+        fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
+        entries[row["viewer_id"]] = Entry(**fields_of_entry)
+    return message, entries
 
 
 PRESENCE_TTL = timedelta(seconds=45)

@@ -81,8 +81,10 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
 
 
 @contextmanager
-def running_server(data_dir: Path, workers: int = 1) -> Iterator[Server]:
-    server = Server(data_dir, workers)
+def running_server(
+    data_dir: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    server = Server(data_dir, workers, env)
     try:
         server.wait_ready()
         yield server

@@ -18,7 +18,7 @@ from chatin.models import (
     User,
     entries_for_members,
     entries_with_person,
-    message_by_id,
+    message_with_entries,
     own_messages_between,
     person_is_online,
 )
@@ -99,10 +99,9 @@ async def _message_pushes(
     conversation_id: int, message_id: int, user_ids: list[int]
 ) -> dict[int, Push]:
     """Load the message once, then render it once per user (not per tab)."""
-    message = await message_by_id(message_id)
+    message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
-    entries = await entries_for_members(conversation_id, user_ids)
     typing_cleared = render_typing(conversation_id, None)  # the same for every reader
     pushes = {}
     for user_id, entry in entries.items():
