@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -9,9 +10,10 @@ from datetime import timedelta
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from quart import Response, abort, g, redirect, request, session, websocket
+from quart import Quart, Response, abort, current_app, g, redirect, request, session, websocket
 from quart.ctx import has_request_context
-from quart.sessions import SecureCookieSessionInterface
+from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
+from quart.wrappers import BaseRequestWebsocket
 from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
 from tortoise import connections
 
@@ -39,10 +41,20 @@ class ChatAuth(QuartAuth):
 
 
 class SchemeAwareSessionInterface(SecureCookieSessionInterface):
-    """Quart's signed session cookie (it holds the CSRF token), Secure over https only."""
+    """Quart's signed session cookie, holding the CSRF token of a logged-out browser;
+    Secure over https only."""
 
     def get_cookie_secure(self, app: object) -> bool:
         return has_request_context() and request.is_secure
+
+    async def open_session(
+        self, app: Quart, request: BaseRequestWebsocket
+    ) -> SecureCookieSession | None:
+        """Logged-in browsers carry no session cookie: skip building a signer for nothing
+        on every request and socket (Quart opens the session before any view runs)."""
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return await super().open_session(app, request)
 
 
 def make_auth() -> ChatAuth:
@@ -76,8 +88,11 @@ def current_session_id() -> int | None:
 
 
 async def log_in(user: User) -> None:
+    """Open a session; its token now derives the CSRF token, so the logged-out one (and
+    with it Quart's session cookie) goes."""
     token = await AuthSession.begin(user)
     login_user(AuthUser(token), remember=True)
+    session.pop(CSRF_FIELD, None)
 
 
 async def log_out() -> None:
@@ -107,17 +122,31 @@ def login_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R |
 
 
 def csrf_token() -> str:
-    """This browser's CSRF token, made on first use and kept in the signed session cookie."""
-    if CSRF_FIELD not in session:
-        session[CSRF_FIELD] = secrets.token_urlsafe(32)
-    return session[CSRF_FIELD]
+    """This browser's CSRF token for its forms.
+
+    Logged in, it is an HMAC of the session token, so one signed cookie carries both and
+    ending the session voids the token. Logged out, it is random, made on first use and
+    kept in Quart's signed session cookie.
+    """
+    expected = _expected_csrf_token()
+    if expected is None:
+        expected = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return expected
+
+
+def _expected_csrf_token() -> str | None:
+    auth_token = current_user.auth_id  # the signed cookie's token, whether or not still valid
+    if auth_token:
+        key = str(current_app.secret_key).encode()
+        return hmac.new(key, f"csrf:{auth_token}".encode(), hashlib.sha256).hexdigest()
+    return session.get(CSRF_FIELD)
 
 
 async def check_csrf() -> None:
     """Refuse any state-changing request that doesn't carry this browser's token."""
     if request.method in SAFE_METHODS:
         return
-    expected = session.get(CSRF_FIELD)
+    expected = _expected_csrf_token()
     sent = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
     if not expected or not sent or not hmac.compare_digest(expected, sent):
         abort(403, "This form has expired. Reload the page and try again.")

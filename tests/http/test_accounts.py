@@ -119,6 +119,16 @@ async def test_logout_without_csrf_token_keeps_the_session(client: QuartClient) 
     assert (await client.get("/")).status_code == 200
 
 
+async def test_a_pages_form_token_ends_with_its_session(client: QuartClient) -> None:
+    """A token read from a page (say, by a leaked screenshot) is void once that session ends."""
+    email = await sign_up(client)
+    old_token = await csrf_token(client, "/")
+    assert (await client.post("/logout", form={"csrf_token": old_token})).status_code == 303
+    assert await log_in(client, email) == 303
+    assert (await client.post("/logout", form={"csrf_token": old_token})).status_code == 403
+    assert (await client.get("/")).status_code == 200
+
+
 async def test_eleventh_failed_log_in_for_one_email_gets_429(app: Quart) -> None:
     client = app.test_client()
     email = await sign_up(client, "Ada")
