@@ -17,7 +17,14 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from chatin import db
-from chatin.auth import SchemeAwareSessionInterface, check_csrf, csrf_token, make_auth
+from chatin.auth import (
+    SESSION_CACHE,
+    SchemeAwareSessionInterface,
+    SessionCache,
+    check_csrf,
+    csrf_token,
+    make_auth,
+)
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 from chatin.live import socket
 from chatin.live.frames import PARTIALS, partial_environment, render_event
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         QUART_AUTH_COOKIE_NAME="chatin_auth",
     )
     app.extensions["settings"] = settings
+    app.extensions[SESSION_CACHE] = SessionCache()
     app.session_interface = SchemeAwareSessionInterface()
     auth = make_auth()
     auth.init_app(app)
@@ -90,7 +98,8 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         hub = Hub(app, render_event, HUB_STORAGE)
         hub.start()
         app.extensions["hub"] = hub
-        app.extensions["listener"] = await Listener.start(database_url, hub)
+        sessions = app.extensions[SESSION_CACHE]
+        app.extensions["listener"] = await Listener.start(database_url, hub, sessions)
 
     @app.after_serving
     async def stop() -> None:

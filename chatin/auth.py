@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from quart import Quart, Response, abort, current_app, g, redirect, request, session, websocket
 from quart.ctx import has_request_context
@@ -23,6 +25,9 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_DAYS = 30
+SESSION_CACHE = "chatin.sessions"
+SESSION_CACHE_SECONDS = 10.0
+SESSION_CACHE_SIZE = 10_000
 
 LOGIN_FAILURES = Throttle("login", limit=10, window=timedelta(minutes=15))
 SIGNUPS = Throttle("signup", limit=20, window=timedelta(hours=1))
@@ -66,12 +71,94 @@ def make_auth() -> ChatAuth:
     )
 
 
+@dataclass(frozen=True)
+class KnownSession:
+    viewer: User
+    session_id: int
+    token: str
+    until: float
+
+
+class SessionCache:
+    """Per worker: which live session a signed cookie stands for, for a few seconds.
+
+    Every request and socket open asks; a hit saves the cookie's signature check and a
+    query. Ending a session or renaming a user is announced to every worker, which forgets
+    at once (see Listener); the short lifetime bounds what a lost announcement could leave.
+    """
+
+    def __init__(self, seconds: float = SESSION_CACHE_SECONDS) -> None:
+        self._seconds = seconds
+        self._by_cookie: dict[str, KnownSession] = {}
+        self.epoch = 0  # moves on every forget: a lookup that overlapped one isn't kept
+
+    def get(self, cookie: str) -> KnownSession | None:
+        known = self._by_cookie.get(cookie)
+        if known is not None and known.until < time.monotonic():
+            del self._by_cookie[cookie]
+            return None
+        return known
+
+    def put(self, cookie: str, epoch: int, viewer: User, session_id: int, token: str) -> None:
+        """Keep a session loaded from the database, unless something was forgotten since
+        the lookup began (`epoch`): the row it read may have been deleted meanwhile."""
+        if epoch != self.epoch:
+            return
+        if len(self._by_cookie) >= SESSION_CACHE_SIZE:
+            del self._by_cookie[next(iter(self._by_cookie))]  # the oldest
+        until = time.monotonic() + self._seconds
+        self._by_cookie[cookie] = KnownSession(viewer, session_id, token, until)
+
+    def forget(self, event: dict[str, Any]) -> None:
+        """Drop what an announcement makes stale: an ended session, a renamed user."""
+        if event.get("kind") == "logout":
+            self._drop(lambda known: known.session_id == event.get("session"))
+        elif event.get("kind") == "profile":
+            self.forget_user(event.get("user"))
+
+    def forget_user(self, user_id: object) -> None:
+        """Drop every session of a user (password or name changed here)."""
+        self._drop(lambda known: known.viewer.id == user_id)
+
+    def _drop(self, stale: Callable[[KnownSession], bool]) -> None:
+        self.epoch += 1
+        for cookie in [cookie for cookie, known in self._by_cookie.items() if stale(known)]:
+            del self._by_cookie[cookie]
+
+    def clear(self) -> None:
+        self.epoch += 1
+        self._by_cookie.clear()
+
+
+def _session_cache() -> SessionCache:
+    return current_app.extensions[SESSION_CACHE]
+
+
+def _auth_cookie() -> str | None:
+    source = request if has_request_context() else websocket
+    return source.cookies.get(current_app.config["QUART_AUTH_COOKIE_NAME"])
+
+
 async def current_viewer() -> User | None:
     """The logged-in user of this request or socket, loaded once; None when logged out."""
-    if "viewer" not in g:
-        token = current_user.auth_id
-        found = await AuthSession.viewer(token) if token else None
-        g.viewer, g.session_id = found if found else (None, None)
+    if "viewer" in g:
+        return g.viewer
+    g.viewer = g.session_id = g.auth_token = None
+    cookie = _auth_cookie()
+    if cookie is None:
+        return None
+    cache = _session_cache()
+    known = cache.get(cookie)
+    if known is None:
+        epoch = cache.epoch
+        g.auth_token = current_user.auth_id
+        found = await AuthSession.viewer(g.auth_token) if g.auth_token else None
+        if found is None:
+            return None
+        cache.put(cookie, epoch, *found, g.auth_token)
+        g.viewer, g.session_id = found
+    else:
+        g.viewer, g.session_id, g.auth_token = known.viewer, known.session_id, known.token
     return g.viewer
 
 
@@ -98,13 +185,22 @@ async def log_in(user: User) -> None:
 async def log_out() -> None:
     """End this session on the server; every worker closes the session's open sockets."""
     viewer = await current_viewer()
-    token = current_user.auth_id
-    if token and viewer is not None:
-        await AuthSession.end(token)
-        await notify(
-            connections.get("default"), "logout", session=current_session_id(), to=[viewer.id]
-        )
+    if viewer is not None:
+        await AuthSession.end(g.auth_token)
+        event = {"kind": "logout", "session": current_session_id(), "to": [viewer.id]}
+        forget_sessions(event)  # here at once; other workers when the announcement comes
+        await notify(connections.get("default"), **event)
     logout_user()
+
+
+def forget_sessions(event: dict[str, Any]) -> None:
+    """Make this worker forget sessions an event ended or changed (see SessionCache)."""
+    _session_cache().forget(event)
+
+
+def forget_user_sessions(user_id: int) -> None:
+    """After a change to a user here, their next request on this worker reloads them."""
+    _session_cache().forget_user(user_id)
 
 
 def login_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Response]]:
@@ -121,21 +217,22 @@ def login_required(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R |
     return guarded
 
 
-def csrf_token() -> str:
+async def csrf_token() -> str:
     """This browser's CSRF token for its forms.
 
     Logged in, it is an HMAC of the session token, so one signed cookie carries both and
     ending the session voids the token. Logged out, it is random, made on first use and
     kept in Quart's signed session cookie.
     """
-    expected = _expected_csrf_token()
+    expected = await _expected_csrf_token()
     if expected is None:
         expected = session[CSRF_FIELD] = secrets.token_urlsafe(32)
     return expected
 
 
-def _expected_csrf_token() -> str | None:
-    auth_token = current_user.auth_id  # the signed cookie's token, whether or not still valid
+async def _expected_csrf_token() -> str | None:
+    await current_viewer()
+    auth_token = g.auth_token or current_user.auth_id  # the cookie's, valid or not
     if auth_token:
         key = str(current_app.secret_key).encode()
         return hmac.new(key, f"csrf:{auth_token}".encode(), hashlib.sha256).hexdigest()
@@ -146,7 +243,7 @@ async def check_csrf() -> None:
     """Refuse any state-changing request that doesn't carry this browser's token."""
     if request.method in SAFE_METHODS:
         return
-    expected = _expected_csrf_token()
+    expected = await _expected_csrf_token()
     sent = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
     if not expected or not sent or not hmac.compare_digest(expected, sent):
         abort(403, "This form has expired. Reload the page and try again.")

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from chatin import db
+from chatin.auth import SessionCache
 from chatin.live.hub import RESTART_CODE, Hub
 from chatin.models import NOTIFY_CHANNEL
 
@@ -20,19 +21,21 @@ MAX_BACKOFF_SECONDS = 10.0
 
 
 class Listener:
-    """Feeds the hub; if the connection drops it reconnects with backoff, then asks every
-    local tab to reconnect so it catches up on what was announced meanwhile."""
+    """Feeds the hub and the session cache; if the connection drops it reconnects with
+    backoff, then asks every local tab to reconnect so it catches up on what was announced
+    meanwhile."""
 
-    def __init__(self, database_url: str, hub: Hub) -> None:
+    def __init__(self, database_url: str, hub: Hub, sessions: SessionCache) -> None:
         self._database_url = database_url
         self._hub = hub
+        self._sessions = sessions
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, database_url: str, hub: Hub) -> Listener:
-        listener = cls(database_url, hub)
+    async def start(cls, database_url: str, hub: Hub, sessions: SessionCache) -> Listener:
+        listener = cls(database_url, hub, sessions)
         await listener._connect()
         listener._task = asyncio.create_task(listener._keep_alive(), name="chatin-listener")
         return listener
@@ -57,6 +60,7 @@ class Listener:
         except ValueError:
             log.warning("ignoring a malformed notification: %r", payload[:200])
             return
+        self._sessions.forget(event)
         self._hub.deliver(event)
 
     async def _keep_alive(self) -> None:
@@ -64,6 +68,7 @@ class Listener:
             await self._lost.wait()
             log.warning("lost the LISTEN connection; reconnecting")
             await self._reconnect()
+            self._sessions.clear()  # an ended session may have been announced meanwhile
             self._hub.close_all(RESTART_CODE)
 
     async def _reconnect(self) -> None:

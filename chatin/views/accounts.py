@@ -10,6 +10,7 @@ from chatin.auth import (
     client_address,
     current_session_id,
     current_viewer,
+    forget_user_sessions,
     log_in,
     log_out,
     login_required,
@@ -134,6 +135,7 @@ async def rename() -> Response | tuple[str, int]:
         await viewer.rename((await request.form).get("display_name", ""))
     except InvalidInput as invalid:
         return await _profile_page(viewer, 422, errors=invalid.errors)
+    forget_user_sessions(viewer.id)
     return redirect("/profile?saved=name", 303)
 
 
@@ -151,4 +153,5 @@ async def change_password() -> Response | tuple[str, int]:
         )
     except InvalidInput as invalid:
         return await _profile_page(viewer, 422, errors=invalid.errors)
+    forget_user_sessions(viewer.id)
     return redirect("/profile?saved=password", 303)

@@ -26,6 +26,7 @@ SOCKETS_EACH = 4
 MAX_SOCKETS_EACH = 24
 LOGGED_OUT = 4401
 SEND_LIMIT = 20
+REPLAYS = 8  # new connections, which the two workers share between them
 
 
 @contextlib.asynccontextmanager
@@ -193,10 +194,15 @@ async def test_message_reaches_every_socket_on_every_worker_once(
         for ws in sockets:
             assert await articles_until(ws, fence) == [message, fence], browser.email
 
-    # Logging out reaches Bob's sockets on both workers; Alice's stay open.
+    # Logging out reaches Bob's sockets on both workers; Alice's stay open. Both workers
+    # had his session in hand (his tabs opened there); neither takes the old cookie again.
+    old_cookies = dict(bob.http.cookies)
     assert (await bob.post("/logout")).status_code in (200, 204, 303)
     for ws in tabs[bob]:
         assert await close_code(ws) == LOGGED_OUT
+    for _ in range(REPLAYS):
+        async with httpx.AsyncClient(base_url=server.url, cookies=old_cookies) as replay:
+            assert (await replay.get("/")).status_code == 302
     last = await alice.say(conversation, "still here")
     for ws in tabs[alice]:
         assert await articles_until(ws, last) == [last]
