@@ -44,6 +44,7 @@ HUB_STORAGE = Storage(
     leave=Presence.leave,
     renew=Presence.renew,
     record_deliveries=record_deliveries,
+    hold_connection=db.holding_connection,
 )
 
 CONTENT_SECURITY_POLICY = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import logging
 import os
@@ -110,6 +111,36 @@ async def open(database_url: str, pool_size: int = 10) -> None:  # noqa: A001
 
 async def close() -> None:
     await Tortoise.close_connections()
+
+
+_held: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+    "chatin_held_connection", default=None
+)
+
+
+async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+    """A hot-path query in raw asyncpg, on this task's held connection if it holds one.
+
+    Tortoise's `execute_query_dict` costs more than the query itself here (exception
+    translation, dict rows: +0.12 ms), and a pool acquire and release another 0.08 ms.
+    """
+    held = _held.get()
+    if held is not None:
+        return await held.fetch(sql, *args)
+    async with connections.get("default").acquire_connection() as conn:
+        return await conn.fetch(sql, *args)
+
+
+@contextlib.asynccontextmanager
+async def holding_connection() -> AsyncIterator[None]:
+    """Run this task's `fetch`es on one pooled connection, kept until the block ends: for
+    a task that queries one statement at a time, many times a second (the hub)."""
+    async with connections.get("default").acquire_connection() as conn:
+        token = _held.set(conn)
+        try:
+            yield
+        finally:
+            _held.reset(token)
 
 
 async def ping() -> bool:

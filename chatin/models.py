@@ -20,6 +20,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from chatin import db
+
 MAX_DISPLAY_NAME_CHARS = 80
 MAX_EMAIL_CHARS = 254
 MIN_PASSWORD_CHARS = 8
@@ -203,11 +205,11 @@ class AuthSession(Model):
 
         Raw SQL: this runs on every request and socket open.
         """
-        rows = await _connection().execute_query_dict(
+        rows = await db.fetch(
             "SELECT s.id AS session_id, u.id, u.display_name, u.email, u.email_key, "
             "u.password_hash, u.created_at, u.last_seen_at "
             "FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-            [cls.hash_of(token)],
+            cls.hash_of(token),
         )
         if not rows:
             return None
@@ -427,8 +429,8 @@ class Conversation(Model):
         """
         body = Message.clean(body)
         limit = SEND_LIMIT if limited else None
-        rows = await _connection().execute_query_dict(
-            _POST_SQL, [self.id, author.id, body, str(client_id), limit, SEND_WINDOW]
+        rows = await db.fetch(
+            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
         )
         outcome = rows[0]
         if outcome["my_state"] not in (MemberState.REQUEST, MemberState.ACTIVE):
@@ -545,10 +547,10 @@ async def own_messages_between(
     conversation_id: int, author_id: int, after: int, upto: int, limit: int = 200
 ) -> list[int]:
     """Ids of author's messages whose status a receipt for (after, upto] changes."""
-    rows = await _connection().execute_query_dict(
+    rows = await db.fetch(
         "SELECT id FROM messages WHERE conversation_id = $1 AND author_id = $2 "
         "AND id > $3 AND id <= $4 ORDER BY id DESC LIMIT $5",
-        [conversation_id, author_id, after, upto, limit],
+        *(conversation_id, author_id, after, upto, limit),
     )
     return [row["id"] for row in rows]
 
@@ -716,29 +718,28 @@ ORDER BY c.last_activity_at DESC, c.id DESC
 """
 
 
+_ENTRIES_OF_VIEWER_SQL = _ENTRIES_SQL.format(where="me.user_id = $1")
+_ENTRIES_FOR_MEMBERS_SQL = _ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])")
+_ENTRIES_WITH_PERSON_SQL = _ENTRIES_SQL.format(
+    where="other.user_id = $1 AND me.user_id = ANY($2::int[])"
+)
+
+
 async def entries_of_viewer(viewer_id: int) -> list[Entry]:
     """The viewer's conversation list, most recent activity first."""
-    rows = await _connection().execute_query_dict(
-        _ENTRIES_SQL.format(where="me.user_id = $1"), [viewer_id]
-    )
+    rows = await db.fetch(_ENTRIES_OF_VIEWER_SQL, viewer_id)
     return [Entry(**row) for row in rows]
 
 
 async def entries_for_members(conversation_id: int, user_ids: list[int]) -> dict[int, Entry]:
     """One conversation's list entry for each of these users (absent when they blocked it)."""
-    rows = await _connection().execute_query_dict(
-        _ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])"),
-        [conversation_id, user_ids],
-    )
+    rows = await db.fetch(_ENTRIES_FOR_MEMBERS_SQL, conversation_id, user_ids)
     return {row["viewer_id"]: Entry(**row) for row in rows}
 
 
 async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Entry]:
     """The viewers' entries for their conversations with person."""
-    rows = await _connection().execute_query_dict(
-        _ENTRIES_SQL.format(where="other.user_id = $1 AND me.user_id = ANY($2::int[])"),
-        [person_id, viewer_ids],
-    )
+    rows = await db.fetch(_ENTRIES_WITH_PERSON_SQL, person_id, viewer_ids)
     return [Entry(**row) for row in rows]
 
 
@@ -747,7 +748,7 @@ _MESSAGE_FIELDS = ("id", "conversation_id", "author_id", "body", "client_id", "c
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""
 SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
-FROM ({_ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])")}) e
+FROM ({_ENTRIES_FOR_MEMBERS_SQL}) e
 JOIN messages m ON m.id = $3 AND m.conversation_id = $1
 """
 
@@ -757,9 +758,7 @@ async def message_with_entries(
 ) -> tuple[Message | None, dict[int, Entry]]:
     """A new message and its recipients' list entries, loaded once per worker in one
     round trip (the hot path of every message). No message: no entries either."""
-    rows = await _connection().execute_query_dict(
-        _MESSAGE_WITH_ENTRIES_SQL, [conversation_id, user_ids, message_id]
-    )
+    rows = await db.fetch(_MESSAGE_WITH_ENTRIES_SQL, conversation_id, user_ids, message_id)
     if not rows:
         return None, {}
     first = rows[0]

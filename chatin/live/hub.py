@@ -9,6 +9,7 @@ import secrets
 import socket
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ LOGGED_OUT_CODE = 4401
 OFFLINE_GRACE_SECONDS = 4.0  # a reload reconnects well within this: no offline flicker
 PRESENCE_RENEW_SECONDS = 20.0
 DELIVERY_BATCH_SECONDS = 0.05
+RENDER_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Storage:
     leave: PresenceStore
     renew: Callable[[str, list[int]], Awaitable[None]]
     record_deliveries: Callable[[list[tuple[int, int, int]]], Awaitable[None]]
+    hold_connection: Callable[[], AbstractAsyncContextManager[None]]
 
 
 class Hub:
@@ -154,21 +157,32 @@ class Hub:
                     tab.request_close(LOGGED_OUT_CODE)
 
     async def _run(self) -> None:
+        """Render events on one held database connection (no pool round trip per event);
+        after a failure, on a fresh one."""
         async with self._app.app_context():
             while True:
-                event = await self._events.get()
-                local = [uid for uid in event.get("to", ()) if uid in self._tabs]
-                if not local:
-                    continue
                 try:
-                    pushes = await self._render(event, local)
+                    async with self._storage.hold_connection():
+                        await self._render_until_failure()
                 except Exception:
-                    log.exception("could not render %s; its tabs will catch up", event)
-                    self._close_users(local)
-                    continue
-                for user_id, push in pushes.items():
-                    for tab in list(self._tabs.get(user_id, ())):
-                        tab.offer(push)
+                    log.exception("no database connection for rendering; retrying")
+                    await asyncio.sleep(RENDER_RETRY_SECONDS)
+
+    async def _render_until_failure(self) -> None:
+        while True:
+            event = await self._events.get()
+            local = [uid for uid in event.get("to", ()) if uid in self._tabs]
+            if not local:
+                continue
+            try:
+                pushes = await self._render(event, local)
+            except Exception:
+                log.exception("could not render %s; its tabs will catch up", event)
+                self._close_users(local)
+                return
+            for user_id, push in pushes.items():
+                for tab in list(self._tabs.get(user_id, ())):
+                    tab.offer(push)
 
     def _close_users(self, user_ids: list[int]) -> None:
         for user_id in user_ids:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from quart import Quart
@@ -13,6 +14,9 @@ from chatin import db
 from chatin.live.hub import RESTART_CODE
 from tests.conftest import parse
 from tests.ws.test_status import ORIGIN, WAIT, hello, send, start_chat
+
+if TYPE_CHECKING:
+    from quart.testing.connections import TestWebsocketConnection
 
 
 async def test_lost_listener_closes_tabs_with_1012_and_they_catch_up(
@@ -51,3 +55,45 @@ async def test_lost_listener_closes_tabs_with_1012_and_they_catch_up(
                 frame = parse(await bob_tab.receive())
                 if frame.select_one(f"#message-{live}"):
                     break
+
+
+async def test_when_the_fan_out_connection_dies_tabs_catch_up_and_pushes_resume(
+    app: Quart, database_url: str
+) -> None:
+    """The hub renders on a connection it holds; losing it costs a reconnect, no message."""
+    alice, bob, conversation = await start_chat(app, "Alice", "Bob")
+    async with bob.websocket("/ws", headers=ORIGIN) as bob_tab:
+        await hello(bob_tab, conversation)
+        warm = await send(alice, conversation, "rendered on the held connection")
+        assert await articles_until(bob_tab, warm) == [warm]
+        admin = await db.connect(database_url)
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query LIKE '%AS message_id%' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended == 1
+        lost = await send(alice, conversation, "its render fails")
+        with pytest.raises(WebsocketDisconnectError) as closed:
+            async with asyncio.timeout(WAIT):
+                while True:
+                    await bob_tab.receive()
+        assert closed.value.args[0] == RESTART_CODE
+
+    async with bob.websocket("/ws", headers=ORIGIN) as bob_tab:
+        await hello(bob_tab, conversation, after=warm)
+        assert await articles_until(bob_tab, lost) == [lost]
+        live = await send(alice, conversation, "pushed live again")
+        assert await articles_until(bob_tab, live) == [live]
+
+
+async def articles_until(ws: TestWebsocketConnection, last: int) -> list[int]:
+    """Ids of the messages a tab receives, up to and including `last`."""
+    seen: list[int] = []
+    async with asyncio.timeout(WAIT):
+        while last not in seen:
+            frame = parse(await ws.receive())
+            seen += [int(a["data-id"]) for a in frame.select("article[data-id]")]
+    return seen
