@@ -16,7 +16,7 @@ from quart import Quart, Response, abort, current_app, g, redirect, request, ses
 from quart.ctx import has_request_context
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket
-from quart_auth import AuthUser, QuartAuth, current_user, login_user, logout_user
+from quart_auth import Action, AuthUser, QuartAuth, current_user, login_user, logout_user
 from tortoise import connections
 
 from chatin.models import AuthSession, Throttle, User, notify
@@ -37,12 +37,24 @@ R = TypeVar("R")
 
 
 class ChatAuth(QuartAuth):
-    """quart-auth whose cookie is Secure exactly when the request came over https."""
+    """quart-auth whose cookie is Secure exactly when the request came over https, and
+    which leaves the cookie alone unless this request logged in or out."""
 
     async def after_request(self, response: Response) -> Response:
+        if not self._logged_in_or_out():
+            return response
         # No await separates this from its use in super(), so concurrent requests can't mix.
         self.cookie_secure = request.is_secure
         return await super().after_request(response)
+
+    async def after_websocket(self, response: Response | None) -> Response | None:
+        return response  # a socket can't set cookies; nothing to check
+
+    def _logged_in_or_out(self) -> bool:
+        """quart-auth's own after_request would verify the cookie's signature again just to
+        learn that nothing changed (the session cache skips it on requests)."""
+        user = g.get(self.attribute_name)
+        return user is not None and user.action != Action.PASS
 
 
 class SchemeAwareSessionInterface(SecureCookieSessionInterface):

@@ -13,13 +13,14 @@ import secrets
 import signal
 import socket
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 from bs4 import BeautifulSoup, Tag
@@ -27,21 +28,27 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from chatin import db
-from tests.chatting import WAIT, articles, hello_of
+from chatin.live.socket import QUEUE_SIZE
+from tests.chatting import WAIT, articles, hello_of, message_id
 from tests.conftest import parse
 from tests.server import Server, running_server
 from tests.ws.test_workers import Browser, articles_until, close_code, frame_with, pair
 
 # Both nodes sign cookies with this key, so a session begun on one is valid on the other.
 SHARED_SECRET_KEY = "nodes-test-secret-" + "k" * 32
-ABNORMAL_CLOSURE = 1006  # the TCP connection just ended: htmx's ws extension reconnects
+ABNORMAL_CLOSURE = 1006  # the connection just ended: htmx's ws extension reconnects
 TOO_SLOW = 1013
-SERVER_QUEUE = 256  # pushes a tab may have waiting on the server (chatin.live.socket)
-BASELINE_MESSAGES = 25
-PUMPED_MESSAGES = 1_500
-BODY_BYTES = 2_850  # token_urlsafe makes 3,800 random characters of these, under 4,000
-SMALL_RECEIVE_BUFFER = 4_096  # bytes; Linux doubles it, still about one frame
-PUMP_TIMEOUT_SECONDS = 90
+BODY_BYTES = 2_850  # token_urlsafe turns these into 3,800 random characters (limit 4,000)
+WARM_UP_BURSTS = 3
+TIMED_BEFORE_STALL = 20
+STALL_ROUNDS = 70  # each: a burst, then one timed message
+BURST = 9  # messages posted at once, as a busy conversation would
+ALLOCATOR_SLACK_BYTES = 2**20
+# A client socket that backs up fast: Linux sizes a connection's initial send buffer from
+# the peer's segment size (about 20 segments), so a small MSS keeps the server's kernel
+# buffer to tens of KiB, and a small receive buffer holds about one frame.
+STALLED_RECEIVE_BUFFER = 4_096
+STALLED_SEGMENT_SIZE = 1_024
 
 
 @contextlib.asynccontextmanager
@@ -50,7 +57,7 @@ async def node(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
     env = {
         "DATABASE_URL": database_url,
         "CHATIN_SECRET_KEY": SHARED_SECRET_KEY,
-        "CHATIN_RATE_LIMITS": "off",  # the slow-tab test sends 1,500 messages in seconds
+        "CHATIN_RATE_LIMITS": "off",  # the slow-tab test sends a thousand messages in seconds
     }
     running = running_server(data_dir, env=env)
     server = await asyncio.to_thread(running.__enter__)
@@ -184,3 +191,175 @@ async def test_a_killed_node_loses_nothing_and_its_tabs_catch_up_on_the_other(
     assert await articles_until(back, missed[-1]) == missed
     fence = await carol.say(conversation, "after the catch-up")
     assert await articles_until(back, fence) == [fence]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    message: int
+    at: float  # time.monotonic() when its frame came in
+    frame_bytes: int
+
+
+class Reader:
+    """A tab that reads all along, noting when each message (by its client_id) arrives."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.order: list[int] = []
+        self._ws = ws
+        self._arrivals: dict[str, asyncio.Future[Arrival]] = {}
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            raw = await self._ws.recv()
+            now = time.monotonic()
+            for article in parse(raw).select("article[id^=message-]"):
+                arrival = Arrival(message_id(article), now, sys.getsizeof(raw))
+                self.order.append(arrival.message)
+                waiting = self._waiting(str(article["data-client-id"]))
+                if not waiting.done():
+                    waiting.set_result(arrival)
+
+    def _waiting(self, client_id: str) -> asyncio.Future[Arrival]:
+        return self._arrivals.setdefault(client_id, asyncio.get_running_loop().create_future())
+
+    async def arrival(self, client_id: str) -> Arrival:
+        async with asyncio.timeout(WAIT):
+            return await asyncio.shield(self._waiting(client_id))
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def send_long(
+    author: Browser, token: str, conversation: int, reader: Reader
+) -> tuple[Arrival, float]:
+    """Post a long random message as htmx does; its arrival in `reader`'s tab, and the
+    seconds from the post to that arrival (what the person at that tab waits)."""
+    client_id = str(uuid.uuid4())
+    form = {
+        "body": secrets.token_urlsafe(BODY_BYTES),
+        "client_id": client_id,
+        "csrf_token": token,
+    }
+    started = time.monotonic()
+    response = await author.http.post(
+        f"/c/{conversation}/messages", data=form, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 201, response.text
+    arrival = await reader.arrival(client_id)
+    return arrival, arrival.at - started
+
+
+async def burst(author: Browser, token: str, conversation: int, reader: Reader) -> list[Arrival]:
+    sent = [send_long(author, token, conversation, reader) for _ in range(BURST)]
+    return [arrival for arrival, _ in await asyncio.gather(*sent)]
+
+
+async def stalled_tab(
+    browser: Browser, conversation: int
+) -> tuple[ClientConnection, BeautifulSoup]:
+    """A tab that says the page's hello, takes the list, then never reads again (the client
+    library stops reading once one frame waits); and the page it was opened on."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALLED_RECEIVE_BUFFER)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, STALLED_SEGMENT_SIZE)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", browser.server.port))
+    path = f"/c/{conversation}"
+    shown = await page(browser, path)
+    # Uncompressed frames, no pings of its own, room for catch-ups later.
+    options = {"compression": None, "ping_interval": None, "max_queue": 1, "max_size": None}
+    ws = await reconnect(browser, hello_of(shown, url=path), sock=sock, **options)
+    await frame_with(ws, "#conversation-list")
+    return ws, shown
+
+
+def worker_serving(server: Server, ws: ClientConnection) -> psutil.Process:
+    """The worker process at the other end of `ws`."""
+    port = ws.local_address[1]
+    for worker in psutil.Process(server.process.pid).children():
+        if any(c.raddr and c.raddr.port == port for c in worker.net_connections("tcp")):
+            return worker
+    raise AssertionError(f"no worker of {server.url} holds the connection from port {port}")
+
+
+async def drain(ws: ClientConnection, conversation: int) -> tuple[list[int], Tag | None]:
+    """Read a socket to its end: the messages it got and the last cursor pushed to it."""
+    seen: list[int] = []
+    cursor = None
+    with pytest.raises(ConnectionClosed):
+        async with asyncio.timeout(WAIT):
+            while True:
+                frame = parse(await ws.recv())
+                seen += articles(frame)
+                cursor = frame.select_one(f"#cursor-{conversation}") or cursor
+    return seen, cursor
+
+
+async def test_a_tab_that_stops_reading_is_dropped_and_slows_nothing(
+    node_a: Server, browsers: list[Browser]
+) -> None:
+    conversation = await pair(node_a, browsers, "Erin", "Frank")
+    erin, frank = browsers
+    token = await erin.form_token("/")
+    reading = Reader(await frank.open_socket(conversation))
+    sent = [
+        a for _ in range(WARM_UP_BURSTS) for a in await burst(erin, token, conversation, reading)
+    ]
+    before: list[float] = []
+    for _ in range(TIMED_BEFORE_STALL):
+        arrival, latency = await send_long(erin, token, conversation, reading)
+        sent.append(arrival)
+        before.append(latency)
+
+    stalled, shown = await stalled_tab(frank, conversation)
+    worker = worker_serving(node_a, stalled)
+    memory_before = worker.memory_info().rss
+    pumped: list[Arrival] = []
+    during: list[float] = []
+    me = psutil.Process()
+    c0 = me.cpu_times()
+    w0 = worker.cpu_times()
+    t0 = time.monotonic()
+    for _ in range(STALL_ROUNDS):
+        pumped += await burst(erin, token, conversation, reading)
+        arrival, latency = await send_long(erin, token, conversation, reading)
+        pumped.append(arrival)
+        during.append(latency)
+    growth = worker.memory_info().rss - memory_before
+    print(
+        "DEBUG wall",
+        time.monotonic() - t0,
+        "test",
+        sum(me.cpu_times()[:2]) - sum(c0[:2]),
+        "worker",
+        sum(worker.cpu_times()[:2]) - sum(w0[:2]),
+    )
+    await reading.stop()
+
+    # The reading tab got every message once, in order, and about as fast as before.
+    ids = sorted(a.message for a in [*sent, *pumped])
+    assert reading.order == ids
+    baseline = statistics.median(before)
+    assert statistics.median(during) <= max(3 * baseline, baseline + 0.1), (before, during)
+
+    # The server let go of the stalled tab: it kept at most QUEUE_SIZE pushes (one frame
+    # each) for it, plus allocator noise, where keeping every frame would cost `kept_all`.
+    kept_all = sum(a.frame_bytes for a in pumped)
+    bound = QUEUE_SIZE * max(a.frame_bytes for a in pumped) + ALLOCATOR_SLACK_BYTES
+    assert kept_all > 1.5 * bound, "pump more: the test cannot tell the two apart"
+    assert growth < bound, f"worker grew {growth} bytes; every frame kept: {kept_all}"
+    print("DEBUG", growth, bound, kept_all, baseline, statistics.median(during))
+
+    # Reading again, the tab finds what got through, then the server's 1013...
+    order = sorted(a.message for a in pumped)
+    seen, cursor = await drain(stalled, conversation)
+    assert stalled.close_code == TOO_SLOW
+    assert seen == order[: len(seen)] and len(seen) < len(order)
+    # ...so it reconnects with its cursor, and catches up on the rest, once each.
+    path = f"/c/{conversation}"
+    back = await reconnect(frank, hello_of(shown, cursor=cursor, url=path), max_size=None)
+    assert await articles_until(back, order[-1]) == order[len(seen) :]
