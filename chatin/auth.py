@@ -26,7 +26,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_DAYS = 30
 SESSION_CACHE = "chatin.sessions"
-SESSION_CACHE_SECONDS = 10.0
+SESSION_CACHE_SECONDS = 60.0
 SESSION_CACHE_SIZE = 10_000
 
 LOGIN_FAILURES = Throttle("login", limit=10, window=timedelta(minutes=15))
@@ -92,11 +92,13 @@ class KnownSession:
 
 
 class SessionCache:
-    """Per worker: which live session a signed cookie stands for, for a few seconds.
+    """Per worker: which live session a signed cookie stands for, for a minute.
 
     Every request and socket open asks; a hit saves the cookie's signature check and a
     query. Ending a session or renaming a user is announced to every worker, which forgets
-    at once (see Listener); the short lifetime bounds what a lost announcement could leave.
+    at once (see Listener); announcements are lost only with the LISTEN connection, and the
+    listener clears the cache when it reconnects. The lifetime bounds the rest (a session
+    past its 30 days) and lets the tabs of one person, reconnecting together, share a load.
     """
 
     def __init__(self, seconds: float = SESSION_CACHE_SECONDS) -> None:
