@@ -32,6 +32,7 @@ from chatin.live.hub import RESTART_CODE, Hub, Storage
 from chatin.live.listener import Listener
 from chatin.models import NotFound, Presence, record_deliveries
 from chatin.text import linkify, local_time
+from chatin.transport import adjust_hypercorn
 from chatin.views import accounts, chat, health
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
-    socket.compress_without_context_takeover()
+    adjust_hypercorn()
     app.before_request(check_csrf)
     app.after_request(_security_headers)
     for module in (accounts, chat, health, socket):

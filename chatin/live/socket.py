@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 from typing import Any
 
-from hypercorn.protocol import ws_stream
 from quart import Blueprint, current_app, websocket
-from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import Opcode, RsvBits
 
 from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
 from chatin.live import frames
@@ -29,40 +25,7 @@ CATCH_UP_BATCH = 200
 MAX_HELLO_BYTES = 2_000
 HELLO_WAIT_SECONDS = 3.0
 MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
-COMPRESS_FROM_BYTES = 4_096
 SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
-
-
-def compress_without_context_takeover() -> None:
-    """Make Hypercorn negotiate permessage-deflate without context takeover, compressing
-    only frames worth it.
-
-    Hypercorn 0.18 offers wsproto's PerMessageDeflate with its defaults, which keep a zlib
-    compressor and decompressor alive per socket: about 104 of the 139 KiB an idle tab
-    cost (bench/RESULTS.md). Without context takeover both exist only while a frame is
-    being (de)compressed. Hypercorn has no setting for this, so its module's factory is
-    replaced (pinned 0.18.0).
-    """
-    ws_stream.PerMessageDeflate = functools.partial(
-        LargeFramesDeflate, client_no_context_takeover=True, server_no_context_takeover=True
-    )
-
-
-class LargeFramesDeflate(PerMessageDeflate):
-    """Compress a frame only from COMPRESS_FROM_BYTES up (the list, catch-up batches).
-
-    Without context takeover every compressed frame builds a new zlib compressor, which
-    costs more CPU (about 40 us here) than a push of a message or a tick saves on the
-    wire. RFC 7692 lets each message say whether it is compressed (RSV1).
-    """
-
-    def frame_outbound(
-        self, proto: Any, opcode: Opcode, rsv: RsvBits, data: bytes, fin: bool
-    ) -> tuple[RsvBits, bytes]:
-        whole_message = fin and opcode is not Opcode.CONTINUATION
-        if whole_message and len(data) < COMPRESS_FROM_BYTES:
-            return rsv, data
-        return super().frame_outbound(proto, opcode, rsv, data, fin)
 
 
 class Hello:

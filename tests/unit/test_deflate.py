@@ -8,7 +8,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from chatin.live.socket import COMPRESS_FROM_BYTES, LargeFramesDeflate
+from chatin.transport import COMPRESS_FROM_BYTES, LargeFramesDeflate
 
 RSV1 = 0x40  # the first byte's "this message is compressed" bit (RFC 7692)
 
