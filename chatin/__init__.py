@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
+FULL_COLLECTION_EVERY = 100  # middle-generation passes (CPython's default: 10)
 
 HUB_STORAGE = Storage(
     arrive=Presence.arrive,
@@ -102,6 +104,7 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         app.extensions["hub"] = hub
         sessions = app.extensions[SESSION_CACHE]
         app.extensions["listener"] = await Listener.start(database_url, hub, sessions)
+        _settle_garbage_collector()
 
     @app.after_serving
     async def stop() -> None:
@@ -110,6 +113,16 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         hub.close_all(RESTART_CODE)
         await hub.stop()
         await db.close()
+
+
+def _settle_garbage_collector() -> None:
+    """Leave what startup built (modules, templates, the ORM: most of the heap) out of the
+    garbage collector's full passes, which otherwise rescan it every time the sockets'
+    objects grow by a quarter: 7.5 of 10 s of a worker's GC while 4,000 tabs opened."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def _die_with_launcher() -> None:
