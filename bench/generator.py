@@ -20,9 +20,9 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed
 
-from bench.wire import FormPoster
+from bench.wire import FormPoster, IdleTab
 
 # The frame is HTML; a full parse per frame would make the generator the bottleneck, and
 # the article's start tag is fixed by partials/message.html, so a regex over it suffices.
@@ -253,15 +253,18 @@ async def _post(client: FormPoster, endpoint: Endpoint, client_id: str, body: st
 async def _hold(run: Run, endpoints: list[Endpoint]) -> IdleOutcome:
     gate = asyncio.Semaphore(IDLE_OPEN_CONCURRENCY)
 
-    async def one(endpoint: Endpoint) -> ClientConnection | None:
+    async def one(endpoint: Endpoint) -> IdleTab | None:
+        tab = IdleTab(run.base_url, endpoint.ws_path, endpoint.cookies, run.origin)
         async with gate:
             try:
-                conn = await open_socket(run, endpoint)
-            except (OSError, TimeoutError, WebSocketException, ValueError):
+                async with asyncio.timeout(OPEN_TIMEOUT_SECONDS):
+                    await tab.open(endpoint.hello)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                await tab.close()
                 run.count(ERRORS)
                 return None
             run.count(ARRIVED)
-            return conn
+            return tab
 
     run.control.counters[READY] = 1
     await _wait_for_go(run.control)

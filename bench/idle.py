@@ -39,6 +39,13 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
         app_before, db_before = memory(served.app_processes), memory(served.db_processes)
         with generators(hold_idle, jobs) as pool:
             pool.wait_ready()
+            opening = {
+                "app": CpuWindow(served.app_processes),
+                "db": CpuWindow(served.db_processes),
+                "gen": CpuWindow(pool.psutil_processes),
+            }
+            for meter in opening.values():
+                meter.start()
             start = pool.go(delay=0.0)
             deadline = start + OPEN_TIMEOUT_SECONDS
             while pool.total(ARRIVED) + pool.total(ERRORS) < sockets:
@@ -51,6 +58,8 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
                     f"idle {time.monotonic() - start:5.1f}s  opened {opened:>7,}  failed {failed}",
                     flush=True,
                 )
+            for meter in opening.values():
+                meter.stop()
             time.sleep(SETTLE_SECONDS)
             app_grew = memory(served.app_processes) - app_before
             db_grew = memory(served.db_processes) - db_before
@@ -80,6 +89,7 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
         idle_app_cores=app_cpu.cores,
         idle_db_cores=db_cpu.cores,
         idle_seconds=app_cpu.wall,
+        opening_cpu_seconds={part: meter.seconds for part, meter in opening.items()},
     )
     print()
     print(idle_table(result))

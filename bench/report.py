@@ -59,6 +59,7 @@ class IdleResult:
     idle_app_cores: float
     idle_db_cores: float
     idle_seconds: float
+    opening_cpu_seconds: dict[str, float]  # app, db, gen: CPU spent while the sockets opened
 
     @property
     def pss_kib_per_socket(self) -> float:
@@ -178,6 +179,13 @@ def idle_table(result: IdleResult) -> str:
         ("workers", f"{r.workers}"),
         ("time to open all", f"{r.open_seconds:.1f} s"),
         ("opens/s", f"{r.opens_per_s:,.0f}"),
+        (
+            "CPU ms per open (app, db, generator)",
+            ", ".join(
+                f"{1000 * r.opening_cpu_seconds[part] / max(r.opened, 1):.2f}"
+                for part in ("app", "db", "gen")
+            ),
+        ),
         (
             "app KiB/socket (RSS, PSS)",
             f"{r.app_rss_kib_per_socket:.1f}, {r.app_pss_kib_per_socket:.1f}",
