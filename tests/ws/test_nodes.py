@@ -32,8 +32,15 @@ from chatin.live.socket import QUEUE_SIZE
 from chatin.transport import WRITE_TIMEOUT_SECONDS
 from tests.chatting import WAIT, articles, hello_of, message_id
 from tests.conftest import parse
-from tests.server import Server, running_server
-from tests.ws.test_workers import Browser, articles_until, close_code, frame_with, pair
+from tests.server import Server
+from tests.ws.test_workers import (
+    Browser,
+    articles_until,
+    close_code,
+    frame_with,
+    pair,
+    server_with_workers,
+)
 
 # Both nodes sign cookies with this key, so a session begun on one is valid on the other.
 SHARED_SECRET_KEY = "nodes-test-secret-" + "k" * 32
@@ -62,12 +69,8 @@ async def node(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
         "CHATIN_SECRET_KEY": SHARED_SECRET_KEY,
         "CHATIN_RATE_LIMITS": "off",  # the slow-tab test sends a thousand messages in seconds
     }
-    running = running_server(data_dir, env=env)
-    server = await asyncio.to_thread(running.__enter__)
-    try:
+    async with server_with_workers(data_dir, 1, env) as server:
         yield server
-    finally:
-        await asyncio.to_thread(running.__exit__, None, None, None)
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,11 @@ REPLAYS = 8  # new connections, which the two workers share between them
 
 
 @contextlib.asynccontextmanager
-async def server_with_workers(data_dir: Path, workers: int) -> AsyncIterator[Server]:
+async def server_with_workers(
+    data_dir: Path, workers: int, env: dict[str, str] | None = None
+) -> AsyncIterator[Server]:
     """`python -m chatin --workers N`, started and stopped off the event loop."""
-    running = running_server(data_dir, workers=workers)
+    running = running_server(data_dir, workers=workers, env=env)
     server = await asyncio.to_thread(running.__enter__)
     try:
         yield server
