@@ -113,12 +113,17 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         hub.close_all(RESTART_CODE)
         await hub.stop()
         await db.close()
+        gc.unfreeze()
 
 
 def _settle_garbage_collector() -> None:
-    """Leave what startup built (modules, templates, the ORM: most of the heap) out of the
-    garbage collector's full passes, which otherwise rescan it every time the sockets'
-    objects grow by a quarter: 7.5 of 10 s of a worker's GC while 4,000 tabs opened."""
+    """Fewer full garbage collections while sockets pile up.
+
+    CPython runs a full pass each time the long-lived heap grows by a quarter; while 4,000
+    tabs opened, those passes (up to 0.9 s each) took about 4 of the 15 s (bench/RESULTS.md).
+    What startup built is frozen out of them, and they wait for 100 middle passes instead
+    of 10. `stop` unfreezes, so an app that stops (as in tests) can be collected.
+    """
     gc.collect()
     gc.freeze()
     young, middle, _ = gc.get_threshold()
