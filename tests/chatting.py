@@ -123,14 +123,15 @@ async def stored_count(conversation: int) -> int:
     return await Message.filter(conversation_id=conversation).count()
 
 
-async def seed_messages(conversation: int, author: int, count: int) -> list[int]:
-    """A long history in one statement, bodies "message 0", "message 1", ...: for paging
-    tests, which must not wait out the send limit. Ids, oldest first."""
+async def seed_messages(conversation: int, author: int, count: int, filler: str = "") -> list[int]:
+    """A long history in one statement, bodies "message 0", "message 1", ... (each followed
+    by `filler`): for paging tests, which must not wait out the send limit. Ids, oldest
+    first."""
     rows = await connections.get("default").execute_query_dict(
         "INSERT INTO messages (conversation_id, author_id, body, client_id, created_at) "
-        "SELECT $1, $2, 'message ' || n, gen_random_uuid(), now() - interval '1 hour' "
+        "SELECT $1, $2, 'message ' || n || $4, gen_random_uuid(), now() - interval '1 hour' "
         "FROM generate_series(0, $3 - 1) AS n ORDER BY n RETURNING id",
-        [conversation, author, count],
+        [conversation, author, count, filler],
     )
     return sorted(row["id"] for row in rows)
 

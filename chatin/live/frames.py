@@ -3,6 +3,7 @@ out-of-band swaps. The only code that knows the page's swap targets."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from chatin.models import (
 )
 
 PARTIALS = "chatin.partials"
+MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
 
 
 def partial_environment(pages: Environment) -> Environment:
@@ -231,8 +233,25 @@ def list_frame(viewer: Any, entries: list[Entry]) -> str:
     return render_partial("partials/conversation_list.html", entries=entries, viewer=viewer)
 
 
-def catch_up_frame(
+def catch_up_frames(
     conversation_id: int, messages: list[Message], viewer: Any, entry: Entry | None
-) -> str:
-    articles = "".join([render_message(message, viewer, entry) for message in messages])
-    return thread_append(conversation_id, articles) + cursor(conversation_id, messages[-1].id)
+) -> Iterator[str]:
+    """Missed messages as frames of about MAX_CATCH_UP_FRAME_CHARS at most (one message
+    may make a frame larger): 200 long messages of escaped text could otherwise be several
+    MB, past the 1 MiB many WebSocket clients accept by default."""
+    articles: list[str] = []
+    size = last = 0
+    for message in messages:
+        article = render_message(message, viewer, entry)
+        if articles and size + len(article) > MAX_CATCH_UP_FRAME_CHARS:
+            yield _catch_up_frame(conversation_id, articles, last)
+            articles, size = [], 0
+        articles.append(article)
+        size += len(article)
+        last = message.id
+    if articles:
+        yield _catch_up_frame(conversation_id, articles, last)
+
+
+def _catch_up_frame(conversation_id: int, articles: list[str], last: int) -> str:
+    return thread_append(conversation_id, "".join(articles)) + cursor(conversation_id, last)

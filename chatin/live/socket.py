@@ -157,8 +157,8 @@ class TabSocket:
             if not batch:
                 break
             after = batch[-1].id
-            frame = frames.catch_up_frame(conversation.id, batch, self.viewer, entry)
-            await websocket.send(frame)
+            for frame in frames.catch_up_frames(conversation.id, batch, self.viewer, entry):
+                await websocket.send(frame)
             theirs = [m.id for m in batch if m.author_id != self.user_id]
             if theirs:
                 self._hub.record_delivery(conversation.id, self.user_id, max(theirs))

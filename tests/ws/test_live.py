@@ -29,11 +29,13 @@ from tests.chatting import (
     seed_messages,
     start_chat,
 )
+from tests.conftest import parse
 
 T = TypeVar("T", bound=connections.TestWebsocketConnection)
 
 LOGGED_OUT = 4401
 TOO_SLOW = 1013
+CLIENT_FRAME_LIMIT = 2**20  # the `websockets` client's default max_size
 
 
 def assert_oob_swaps(pushed: BeautifulSoup, page: BeautifulSoup) -> None:
@@ -187,6 +189,31 @@ async def test_long_absence_is_caught_up_in_full_and_in_order(alice: Person, bob
         await frame_with(tab, "#conversation-list")
         fence = await alice.say(conversation, "fence")
         assert await articles_until(tab, fence) == [*missed, fence]
+
+
+async def test_a_catch_up_of_long_messages_comes_in_frames_clients_accept(
+    alice: Person, bob: Person
+) -> None:
+    """Escaping makes "&<" text five times longer: 150 such messages would be one frame of
+    2.7 MB, past the 1 MiB many WebSocket clients take by default."""
+    conversation = await start_chat(alice, bob)
+    path = f"/c/{conversation}"
+    page = await bob.page(path)
+    filler = " " + "&<" * 1_990  # 3,980 characters, under the 4,000 limit
+    missed = await seed_messages(conversation, alice.id, 150, filler)
+    async with bob.socket() as tab:
+        await tab.send(hello_of(page, url=path))
+        await frame_with(tab, "#conversation-list")
+        seen: list[int] = []
+        async with asyncio.timeout(WAIT):
+            while len(seen) < len(missed):
+                raw = await tab.receive()
+                assert len(raw.encode()) < CLIENT_FRAME_LIMIT
+                caught_up = parse(raw)
+                seen += articles(caught_up)
+                assert caught_up.select_one(f"#cursor-{conversation}")["value"] == str(seen[-1])
+        assert seen == missed
+        assert str(caught_up.select("article p.body")[-1].get_text()).endswith(filler)
 
 
 async def test_message_pushed_before_the_hello_does_not_jump_the_catch_up(
