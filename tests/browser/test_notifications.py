@@ -20,6 +20,8 @@ class RecordedNotification {
     this.body = options && options.body;
     this.onclick = null;
     window.shownNotes.push(this);
+    // For expect(): Playwright's wait_for_function evals in the page, which our CSP forbids.
+    document.documentElement.dataset.shownNotes = String(window.shownNotes.length);
   }
 }
 // Like the real permission, a grant outlives page loads.
@@ -53,7 +55,7 @@ async def test_notifications_only_after_opt_in_and_not_while_reading(open_page: 
     await enable.click()
     await expect(enable).to_be_hidden()
     await alice.send("Ping from Alice")
-    await bob_page.wait_for_function("window.shownNotes.length === 1")
+    await expect(bob_page.locator("html")).to_have_attribute("data-shown-notes", "1")
     assert await shown(bob_page) == [{"title": "Alice", "body": "Ping from Alice"}]
 
     await bob_page.evaluate("window.shownNotes[0].onclick()")
