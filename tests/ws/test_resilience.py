@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
 
 import pytest
 from quart import Quart
@@ -12,11 +11,9 @@ from quart.testing.connections import WebsocketDisconnectError
 
 from chatin import db
 from chatin.live.hub import RESTART_CODE
+from tests.chatting import articles_until
 from tests.conftest import parse
 from tests.ws.test_status import ORIGIN, WAIT, hello, send, start_chat
-
-if TYPE_CHECKING:
-    from quart.testing.connections import TestWebsocketConnection
 
 
 async def test_lost_listener_closes_tabs_with_1012_and_they_catch_up(
@@ -87,13 +84,3 @@ async def test_when_the_fan_out_connection_dies_tabs_catch_up_and_pushes_resume(
         assert await articles_until(bob_tab, lost) == [lost]
         live = await send(alice, conversation, "pushed live again")
         assert await articles_until(bob_tab, live) == [live]
-
-
-async def articles_until(ws: TestWebsocketConnection, last: int) -> list[int]:
-    """Ids of the messages a tab receives, up to and including `last`."""
-    seen: list[int] = []
-    async with asyncio.timeout(WAIT):
-        while last not in seen:
-            frame = parse(await ws.receive())
-            seen += [int(a["data-id"]) for a in frame.select("article[data-id]")]
-    return seen
