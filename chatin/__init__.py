@@ -27,11 +27,11 @@ from chatin.auth import (
     make_auth,
 )
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
+from chatin.fragments import PARTIALS, partial_environment
 from chatin.live import socket
-from chatin.live.frames import PARTIALS, partial_environment, render_event
-from chatin.live.hub import RESTART_CODE, Hub, Storage
+from chatin.live.hub import RESTART_CODE, Hub
 from chatin.live.listener import Listener
-from chatin.models import NotFound, Presence, record_deliveries
+from chatin.models import NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
 from chatin.views import accounts, chat, health
@@ -41,14 +41,6 @@ MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
 FULL_COLLECTION_EVERY = 100  # middle-generation passes (CPython's default: 10)
-
-HUB_STORAGE = Storage(
-    arrive=Presence.arrive,
-    leave=Presence.leave,
-    renew=Presence.renew,
-    record_deliveries=record_deliveries,
-    hold_connection=db.holding_connection,
-)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -82,7 +74,6 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
-    adjust_hypercorn()
     app.before_request(check_csrf)
     app.after_request(_security_headers)
     for module in (accounts, chat, health, socket):
@@ -99,7 +90,7 @@ def _register_lifecycle(app: Quart, settings: Settings) -> None:
         app.secret_key = settings.secret_key or load_or_create_secret_key(settings.data_dir)
         database_url = db.require_url(settings.database_url)
         await db.open(database_url)
-        hub = Hub(app, render_event, HUB_STORAGE)
+        hub = Hub(app)
         hub.start()
         app.extensions["hub"] = hub
         sessions = app.extensions[SESSION_CACHE]
@@ -175,6 +166,7 @@ def _register_error_pages(app: Quart) -> None:
 def _app_from_env() -> Quart:
     """The app for `hypercorn chatin:app`; a bad setting ends the process with its message."""
     try:
+        adjust_hypercorn()
         return create_app()
     except ConfigError as error:
         raise SystemExit(f"chatin: {error}") from None

@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from quart import Quart, Response, abort, current_app, g, redirect, request, session, websocket
 from quart.ctx import has_request_context
 from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
 from quart.wrappers import BaseRequestWebsocket
 from quart_auth import Action, AuthUser, QuartAuth, current_user, login_user, logout_user
-from tortoise import connections
 
-from chatin.models import AuthSession, Throttle, User, notify
+from chatin.events import Event, Kind
+from chatin.models import AuthSession, Throttle, User
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -123,12 +123,15 @@ class SessionCache:
         until = time.monotonic() + self._seconds
         self._by_cookie[cookie] = KnownSession(viewer, session_id, token, until)
 
-    def forget(self, event: dict[str, Any]) -> None:
+    def forget(self, event: Event) -> None:
         """Drop what an announcement makes stale: an ended session, a renamed user."""
-        if event.get("kind") == "logout":
-            self._drop(lambda known: known.session_id == event.get("session"))
-        elif event.get("kind") == "profile":
-            self.forget_user(event.get("user"))
+        if event.kind is Kind.LOGOUT:
+            self.forget_session(event.session)
+        elif event.kind is Kind.PROFILE:
+            self.forget_user(event.user)
+
+    def forget_session(self, session_id: int | None) -> None:
+        self._drop(lambda known: known.session_id == session_id)
 
     def forget_user(self, user_id: object) -> None:
         """Drop every session of a user (password or name changed here)."""
@@ -201,15 +204,9 @@ async def log_out() -> None:
     viewer = await current_viewer()
     if viewer is not None:
         await AuthSession.end(g.auth_token)
-        event = {"kind": "logout", "session": current_session_id(), "to": [viewer.id]}
-        forget_sessions(event)  # here at once; other workers when the announcement comes
-        await notify(connections.get("default"), **event)
+        # Here at once; other workers when the announcement comes.
+        _session_cache().forget_session(current_session_id())
     logout_user()
-
-
-def forget_sessions(event: dict[str, Any]) -> None:
-    """Make this worker forget sessions an event ended or changed (see SessionCache)."""
-    _session_cache().forget(event)
 
 
 def forget_user_sessions(user_id: int) -> None:

@@ -131,6 +131,16 @@ async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
         return await conn.fetch(sql, *args)
 
 
+async def execute(sql: str, *args: Any) -> None:
+    """A statement whose rows nobody reads (a receipt, a presence claim), like `fetch`."""
+    held = _held.get()
+    if held is not None:
+        await held.execute(sql, *args)
+        return
+    async with connections.get("default").acquire_connection() as conn:
+        await conn.execute(sql, *args)
+
+
 @contextlib.asynccontextmanager
 async def holding_connection() -> AsyncIterator[None]:
     """Run this task's `fetch`es on one pooled connection, kept until the block ends: for
@@ -146,7 +156,7 @@ async def holding_connection() -> AsyncIterator[None]:
 async def ping() -> bool:
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-            await connections.get("default").execute_query("SELECT 1")
+            await fetch("SELECT 1")
     except Exception:
         log.warning("database ping failed", exc_info=True)
         return False

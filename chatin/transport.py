@@ -1,13 +1,16 @@
 """How Hypercorn moves our bytes: which frames are compressed, and how long a peer that
 stops reading may hold a connection. Hypercorn 0.18 (pinned) has settings for neither, so
-both replace a name in one of its modules; `adjust_hypercorn()` runs when the app is built,
-in every worker, before it serves.
+both replace a name in one of its modules. `adjust_hypercorn()` runs once per process, when
+`chatin:app` is imported: that is what every worker of `python -m chatin` and of
+`hypercorn chatin:app` loads before it serves. It refuses to start on another Hypercorn,
+whose modules may no longer hold what it replaces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from importlib.metadata import version
 from typing import Any
 
 from hypercorn.asyncio import run as hypercorn_run
@@ -16,11 +19,22 @@ from hypercorn.protocol import ws_stream
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import Opcode, RsvBits
 
+from chatin.config import ConfigError
+
+HYPERCORN_VERSION = "0.18.0"
 COMPRESS_FROM_BYTES = 4_096
 WRITE_TIMEOUT_SECONDS = 10.0
 
 
 def adjust_hypercorn() -> None:
+    """Apply both changes, once; ConfigError if Hypercorn is not the version they fit."""
+    installed = version("hypercorn")
+    if installed != HYPERCORN_VERSION:
+        raise ConfigError(
+            f"ChatIn adjusts Hypercorn {HYPERCORN_VERSION} (frame compression, stalled "
+            f"peers) but Hypercorn {installed} is installed: "
+            "install the versions in requirements.txt"
+        )
     compress_without_context_takeover()
     hypercorn_run.TCPServer = WriteBoundedTCPServer
 

@@ -1,18 +1,33 @@
 """Events and catch-ups become frames: partials rendered for one viewer, wrapped as
-out-of-band swaps. The only code that knows the page's swap targets."""
+out-of-band swaps (see chatin.fragments). The only code that decides which fragments an
+event changes on the page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment
-from markupsafe import escape
-from quart import current_app
-
-from chatin.live.hub import Push
+from chatin.events import Change, Event, Kind
+from chatin.fragments import (
+    ViewerRef,
+    append_to,
+    chat_id,
+    entry_id,
+    list_top,
+    removal,
+    render_chat_name,
+    render_cursor,
+    render_entry,
+    render_list,
+    render_message,
+    render_own_name,
+    render_presence,
+    render_request_banner,
+    render_status,
+    render_typing,
+    thread_id,
+)
 from chatin.models import (
     Entry,
     Message,
@@ -24,108 +39,53 @@ from chatin.models import (
     person_is_online,
 )
 
-PARTIALS = "chatin.partials"
 MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
 
 
-def partial_environment(pages: Environment) -> Environment:
-    """The pages' Jinja environment (loader, filters, autoescape) rendering synchronously.
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One frame for one user's tabs. Message pushes carry ids so a tab can skip repeats."""
 
-    Partials are rendered for every message and every viewer. Quart's environment is
-    async, which costs about a quarter more per render, and its `render_template` updates
-    a request context that partials never read (they take `viewer`).
-    """
-    return pages.overlay(enable_async=False)
-
-
-def render_partial(template: str, **context: Any) -> str:
-    return current_app.extensions[PARTIALS].get_template(template).render(**context)
+    frame: str
+    conversation: int | None = None
+    message: int | None = None
+    author: int | None = None
 
 
-@dataclass(frozen=True)
-class ViewerRef:
-    """What partials need of a push recipient: who they are."""
-
-    id: int
+async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
+    """One push per local user who may see this event."""
+    return await _RENDERERS[event.kind](event, user_ids)
 
 
-def thread_append(conversation_id: int, html: str) -> str:
-    return f'<div hx-swap-oob="beforeend:#thread-{conversation_id}">{html}</div>'
-
-
-def list_top(html: str) -> str:
-    """Put an entry first in the list; the page's script drops its old copy."""
-    return f'<div hx-swap-oob="afterbegin:#conversation-list">{html}</div>'
-
-
-def removal(element_id: str) -> str:
-    return f'<div id="{escape(element_id)}" hx-swap-oob="delete"></div>'
-
-
-def cursor(conversation_id: int, message_id: int) -> str:
-    return (
-        f'<input type="hidden" id="cursor-{conversation_id}" name="after" '
-        f'value="{message_id}" hx-swap-oob="true">'
-    )
-
-
-def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
-    return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
-
-
-def render_entry(entry: Entry, fresh: bool = False) -> str:
-    """A list entry; `fresh` marks one that a new message from the other side just moved."""
-    return render_partial("partials/conversation_entry.html", entry=entry, fresh=fresh)
-
-
-async def render_event(event: dict[str, Any], user_ids: list[int]) -> dict[int, Push]:
-    """The hub's renderer: one push per local user who may see this event."""
-    kind = event.get("kind")
-    if kind == "message":
-        return await _message_pushes(int(event["conversation"]), int(event["message"]), user_ids)
-    if kind == "conversation":
-        change = str(event.get("change", "new"))
-        return await _conversation_pushes(int(event["conversation"]), change, user_ids)
-    if kind in ("read", "delivered"):
-        return await _receipt_pushes(kind, event, user_ids)
-    if kind == "typing":
-        return await _typing_pushes(int(event["conversation"]), user_ids)
-    if kind == "presence":
-        return await _presence_pushes(int(event["user"]), user_ids)
-    if kind == "profile":
-        return await _profile_pushes(int(event["user"]), user_ids)
-    return {}
-
-
-async def _message_pushes(
-    conversation_id: int, message_id: int, user_ids: list[int]
-) -> dict[int, Push]:
+async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """Load the message once, then render it once per user (not per tab)."""
+    conversation_id, message_id = event.conversation or 0, event.message or 0
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
     typing_cleared = render_typing(conversation_id, None)  # the same for every reader
+    cursor = render_cursor(conversation_id, message_id)
     pushes = {}
     for user_id, entry in entries.items():
         article = render_message(message, ViewerRef(user_id), entry)
         fresh = message.author_id != user_id
         frame = (
-            thread_append(conversation_id, article)
+            append_to(thread_id(conversation_id), article)
             + list_top(render_entry(entry, fresh=fresh))
-            + cursor(conversation_id, message_id)
+            + cursor
             + (typing_cleared if fresh else "")
         )
         pushes[user_id] = Push(frame, conversation_id, message_id, message.author_id)
     return pushes
 
 
-async def _receipt_pushes(kind: str, event: dict[str, Any], user_ids: list[int]) -> dict[int, Push]:
+async def _receipt_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """The reader's tabs get their new unread count; the authors' tabs get new ticks."""
-    conversation_id, member = int(event["conversation"]), int(event["member"])
-    after, upto = int(event["after"]), int(event["upto"])
-    status = "Read" if kind == "read" else "Delivered"
+    conversation_id, member = event.conversation or 0, event.member or 0
+    after, upto = event.after or 0, event.upto or 0
+    status = "Read" if event.kind is Kind.READ else "Delivered"
     pushes = {}
-    if member in user_ids and kind == "read":
+    if member in user_ids and event.kind is Kind.READ:
         entry = (await entries_for_members(conversation_id, [member])).get(member)
         if entry is not None:
             pushes[member] = Push(render_entry(entry))
@@ -139,7 +99,8 @@ async def _receipt_pushes(kind: str, event: dict[str, Any], user_ids: list[int])
     return pushes
 
 
-async def _typing_pushes(conversation_id: int, user_ids: list[int]) -> dict[int, Push]:
+async def _typing_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
+    conversation_id = event.conversation or 0
     entries = await entries_for_members(conversation_id, user_ids)
     return {
         user_id: Push(render_typing(conversation_id, entry.other_name))
@@ -147,8 +108,9 @@ async def _typing_pushes(conversation_id: int, user_ids: list[int]) -> dict[int,
     }
 
 
-async def _presence_pushes(user_id: int, viewer_ids: list[int]) -> dict[int, Push]:
+async def _presence_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Push]:
     """Same news for every contact: who may see it was settled by the announcement."""
+    user_id = event.user or 0
     person = await User.get_or_none(id=user_id).only("id", "last_seen_at")
     if person is None:
         return {}
@@ -160,62 +122,34 @@ async def _presence_pushes(user_id: int, viewer_ids: list[int]) -> dict[int, Pus
     return dict.fromkeys(viewer_ids, Push("".join(parts)))
 
 
-async def _profile_pushes(person_id: int, viewer_ids: list[int]) -> dict[int, Push]:
-    """A new display name: the person's own header, and every entry and chat header with them."""
+async def _profile_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Push]:
+    """A new display name: the person's own top bar, and every entry and chat header with them."""
+    person_id = event.user or 0
     frames: dict[int, list[str]] = {viewer_id: [] for viewer_id in viewer_ids}
     for entry in await entries_with_person(person_id, viewer_ids):
         frames[entry.viewer_id].append(render_entry(entry))
-        frames[entry.viewer_id].append(
-            f'<span id="chat-name-{entry.id}">{escape(entry.other_name)}</span>'
-        )
+        frames[entry.viewer_id].append(render_chat_name(entry.id, entry.other_name))
     if person_id in frames:
         person = await User.get_or_none(id=person_id).only("id", "display_name")
         if person is not None:
-            frames[person_id].append(
-                f'<span id="me-name" class="me-name">{escape(person.display_name)}</span>'
-            )
+            frames[person_id].append(render_own_name(person.display_name))
     return {viewer_id: Push("".join(parts)) for viewer_id, parts in frames.items() if parts}
 
 
-def render_presence(
-    user_id: int, shown: bool, online: bool, last_seen: datetime | None, where: str
-) -> str:
-    return render_partial(
-        "partials/presence.html",
-        user_id=user_id,
-        shown=shown,
-        online=online,
-        last_seen=last_seen,
-        where=where,
-    )
-
-
-def render_status(message_id: int, status: str) -> str:
-    return render_partial("partials/message_status.html", message_id=message_id, status=status)
-
-
-def render_typing(conversation_id: int, name: str | None) -> str:
-    """The "is typing…" line of a conversation and its list hint; no name clears them."""
-    return render_partial(
-        "partials/typing.html", conversation_id=conversation_id, name=name, with_hint=True
-    )
-
-
-async def _conversation_pushes(
-    conversation_id: int, change: str, user_ids: list[int]
-) -> dict[int, Push]:
+async def _conversation_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """A conversation appeared, was accepted or was blocked: entries, banner, presence."""
+    conversation_id = event.conversation or 0
     entries = await entries_for_members(conversation_id, user_ids)
     pushes = {}
     for user_id in user_ids:
         entry = entries.get(user_id)
         if entry is None:
-            frame = removal(f"conv-{conversation_id}") + removal(f"chat-{conversation_id}")
+            frame = removal(entry_id(conversation_id)) + removal(chat_id(conversation_id))
         else:
             html = render_entry(entry)
             frame = (
-                (list_top(html) if change == "new" else html)
-                + render_partial("partials/request_banner.html", entry=entry)
+                (list_top(html) if event.change is Change.NEW else html)
+                + render_request_banner(entry)
                 + render_presence(
                     entry.other_id,
                     entry.shows_presence,
@@ -228,9 +162,26 @@ async def _conversation_pushes(
     return pushes
 
 
+async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
+    """Log-outs close sockets in the hub; nothing is rendered for them."""
+    return {}
+
+
+_RENDERERS: dict[Kind, Callable[[Event, list[int]], Awaitable[dict[int, Push]]]] = {
+    Kind.MESSAGE: _message_pushes,
+    Kind.CONVERSATION: _conversation_pushes,
+    Kind.READ: _receipt_pushes,
+    Kind.DELIVERED: _receipt_pushes,
+    Kind.TYPING: _typing_pushes,
+    Kind.PRESENCE: _presence_pushes,
+    Kind.PROFILE: _profile_pushes,
+    Kind.LOGOUT: _nothing,
+}
+
+
 def list_frame(viewer: Any, entries: list[Entry]) -> str:
     """The whole conversation list, for a tab that (re)connected."""
-    return render_partial("partials/conversation_list.html", entries=entries, viewer=viewer)
+    return render_list(viewer, entries)
 
 
 def catch_up_frames(
@@ -254,4 +205,6 @@ def catch_up_frames(
 
 
 def _catch_up_frame(conversation_id: int, articles: list[str], last: int) -> str:
-    return thread_append(conversation_id, "".join(articles)) + cursor(conversation_id, last)
+    return append_to(thread_id(conversation_id), "".join(articles)) + render_cursor(
+        conversation_id, last
+    )

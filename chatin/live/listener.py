@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -12,8 +11,8 @@ import asyncpg
 
 from chatin import db
 from chatin.auth import SessionCache
+from chatin.events import CHANNEL, Event
 from chatin.live.hub import RESTART_CODE, Hub
-from chatin.models import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +49,13 @@ class Listener:
     async def _connect(self) -> None:
         conn = await db.connect(self._database_url)
         conn.add_termination_listener(lambda _: self._lost.set())
-        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await conn.add_listener(CHANNEL, self._on_notify)
         self._conn = conn
         self._lost.clear()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            log.warning("ignoring a malformed notification: %r", payload[:200])
+        event = Event.parse(payload)
+        if event is None:
             return
         self._sessions.forget(event)
         self._hub.deliver(event)

@@ -12,7 +12,8 @@ from quart import Blueprint, current_app, websocket
 
 from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
 from chatin.live import frames
-from chatin.live.hub import Hub, Push
+from chatin.live.frames import Push
+from chatin.live.hub import Hub
 from chatin.models import Conversation, User, entries_of_viewer
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class TabSocket:
             return
         await websocket.send(push.frame)
         if push.author not in (None, self.user_id):
-            self._hub.record_delivery(push.conversation, self.user_id, push.message)
+            self._hub.deliveries.record(push.conversation, self.user_id, push.message)
 
     def _is_new(self, push: Push) -> bool:
         """Skip a message this tab already got through catch-up; remember what it has."""
@@ -161,7 +162,7 @@ class TabSocket:
                 await websocket.send(frame)
             theirs = [m.id for m in batch if m.author_id != self.user_id]
             if theirs:
-                self._hub.record_delivery(conversation.id, self.user_id, max(theirs))
+                self._hub.deliveries.record(conversation.id, self.user_id, max(theirs))
             self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
 from chatin.auth import login_required, required_viewer
-from chatin.live.frames import render_message
+from chatin.fragments import render_message
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,

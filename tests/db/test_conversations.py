@@ -15,9 +15,9 @@ from quart import Quart
 from tortoise.transactions import in_transaction
 
 from chatin import db
+from chatin.events import CHANNEL, Kind, notify
 from chatin.models import (
     MAX_MESSAGE_CHARS,
-    NOTIFY_CHANNEL,
     PAGE_SIZE,
     SEND_LIMIT,
     Conversation,
@@ -30,7 +30,6 @@ from chatin.models import (
     TooFast,
     TooLong,
     User,
-    notify,
 )
 from tests.chatting import seed_messages
 
@@ -97,7 +96,7 @@ class Announcements:
         """Nothing came before a fence we send now (committed on our own connection)."""
         self._fences += 1
         fence = {"kind": "fence", "n": self._fences}
-        await self._conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(fence))
+        await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, json.dumps(fence))
         assert await self.next() == fence, "something was announced before the fence"
 
 
@@ -105,7 +104,7 @@ class Announcements:
 async def announcements(database_url: str) -> AsyncIterator[Announcements]:
     conn = await db.connect(database_url)
     heard = Announcements(conn)
-    await conn.add_listener(NOTIFY_CHANNEL, heard._hear)
+    await conn.add_listener(CHANNEL, heard._hear)
     try:
         yield heard
     finally:
@@ -397,7 +396,7 @@ async def test_notify_in_a_rolled_back_transaction_is_never_sent(
     async with announcements(database_url) as heard:
         with pytest.raises(Rollback):
             async with in_transaction() as conn:
-                await notify(conn, "conversation", conversation=conversation.id, to=[bob.id])
+                await notify(conn, Kind.CONVERSATION, conversation=conversation.id, to=[bob.id])
                 raise Rollback
         await heard.assert_silent()
 

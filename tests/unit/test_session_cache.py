@@ -9,6 +9,7 @@ import pytest
 
 from chatin import auth
 from chatin.auth import SessionCache
+from chatin.events import Event, Kind
 
 
 def person(user_id: int) -> Any:
@@ -19,7 +20,7 @@ def test_a_logout_announcement_forgets_that_session_only() -> None:
     cache = SessionCache()
     cache.put("alice-laptop", cache.epoch, person(1), 10, "t1")
     cache.put("alice-phone", cache.epoch, person(1), 11, "t2")
-    cache.forget({"kind": "logout", "session": 10, "to": [1]})
+    cache.forget(Event(Kind.LOGOUT, to=(1,), session=10))
     assert cache.get("alice-laptop") is None
     phone = cache.get("alice-phone")
     assert phone is not None
@@ -30,7 +31,7 @@ def test_a_rename_forgets_every_session_of_that_person() -> None:
     cache = SessionCache()
     cache.put("alice-laptop", cache.epoch, person(1), 10, "t1")
     cache.put("bob", cache.epoch, person(2), 12, "t3")
-    cache.forget({"kind": "profile", "user": 1, "to": [1, 2]})
+    cache.forget(Event(Kind.PROFILE, to=(1, 2), user=1))
     assert cache.get("alice-laptop") is None
     assert cache.get("bob") is not None
 
@@ -39,7 +40,7 @@ def test_a_lookup_that_overlapped_a_logout_is_not_kept() -> None:
     """The row was read before the logout deleted it; keeping it would revive the session."""
     cache = SessionCache()
     epoch_at_lookup = cache.epoch
-    cache.forget({"kind": "logout", "session": 10, "to": [1]})
+    cache.forget(Event(Kind.LOGOUT, to=(1,), session=10))
     cache.put("alice-laptop", epoch_at_lookup, person(1), 10, "t1")
     assert cache.get("alice-laptop") is None
 

@@ -14,8 +14,9 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from chatin import db
-from chatin.live import hub as hub_module
-from chatin.models import NOTIFY_CHANNEL, User
+from chatin.events import CHANNEL
+from chatin.live import presence as presence_module
+from chatin.models import User
 from tests.conftest import csrf_token, parse, sign_up
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ async def test_typing_reaches_the_other_side_once_per_burst(app: Quart) -> None:
 async def test_presence_reaches_accepted_contacts_only(
     app: Quart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub_module, "OFFLINE_GRACE_SECONDS", 0.05)
+    monkeypatch.setattr(presence_module, "OFFLINE_GRACE_SECONDS", 0.05)
     alice, bob, with_bob = await start_chat(app, "Alice", "Bob")
     carol = app.test_client()
     carol_email = await sign_up(carol, "Carol")
@@ -219,7 +220,7 @@ async def test_blocked_person_sees_no_presence(app: Quart, database_url: str) ->
     announcements: asyncio.Queue[dict] = asyncio.Queue()
     listener = await db.connect(database_url)
     await listener.add_listener(
-        NOTIFY_CHANNEL, lambda *args: announcements.put_nowait(json.loads(args[3]))
+        CHANNEL, lambda *args: announcements.put_nowait(json.loads(args[3]))
     )
     try:
         async with bob.websocket("/ws", headers=ORIGIN) as bob_tab:

@@ -1,0 +1,130 @@
+"""Fragments: partials rendered for one viewer, the out-of-band wrappers and the DOM ids
+they target. The pages' views (an htmx reply) and the live path (a push) both render here,
+so a fragment's markup exists once, in `templates/partials/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import escape
+from quart import current_app
+
+from chatin.models import Entry, Message
+
+PARTIALS = "chatin.partials"
+CONVERSATION_LIST_ID = "conversation-list"
+
+
+def partial_environment(pages: Environment) -> Environment:
+    """The pages' Jinja environment (loader, filters, autoescape) rendering synchronously.
+
+    Partials are rendered for every message and every viewer. Quart's environment is
+    async, which costs about a quarter more per render, and its `render_template` updates
+    a request context that partials never read (they take `viewer`).
+    """
+    return pages.overlay(enable_async=False)
+
+
+def render_partial(template: str, **context: Any) -> str:
+    return current_app.extensions[PARTIALS].get_template(template).render(**context)
+
+
+@dataclass(frozen=True)
+class ViewerRef:
+    """What partials need of a push recipient: who they are."""
+
+    id: int
+
+
+# DOM ids of the elements pushes target (the partials render the same ids for their roots).
+def thread_id(conversation_id: int) -> str:
+    return f"thread-{conversation_id}"
+
+
+def entry_id(conversation_id: int) -> str:
+    return f"conv-{conversation_id}"
+
+
+def chat_id(conversation_id: int) -> str:
+    return f"chat-{conversation_id}"
+
+
+# Out-of-band wrappers: htmx strips the wrapper and inserts its content at the target.
+def append_to(target_id: str, html: str) -> str:
+    return f'<div hx-swap-oob="beforeend:#{target_id}">{html}</div>'
+
+
+def prepend_to(target_id: str, html: str) -> str:
+    return f'<div hx-swap-oob="afterbegin:#{target_id}">{html}</div>'
+
+
+def removal(element_id: str) -> str:
+    return f'<div id="{escape(element_id)}" hx-swap-oob="delete"></div>'
+
+
+def list_top(html: str) -> str:
+    """Put an entry first in the list; the page's script drops its old copy."""
+    return prepend_to(CONVERSATION_LIST_ID, html)
+
+
+# One function per partial that is pushed or returned to htmx.
+def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
+    return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
+
+
+def render_entry(entry: Entry, fresh: bool = False) -> str:
+    """A list entry; `fresh` marks one that a new message from the other side just moved."""
+    return render_partial("partials/conversation_entry.html", entry=entry, fresh=fresh)
+
+
+def render_list(viewer: Any, entries: list[Entry]) -> str:
+    return render_partial("partials/conversation_list.html", entries=entries, viewer=viewer)
+
+
+def render_cursor(conversation_id: int, message_id: int) -> str:
+    """The last message id a tab shows, which its hello sends back on reconnect."""
+    return render_partial(
+        "partials/cursor.html", conversation_id=conversation_id, message_id=message_id
+    )
+
+
+def render_request_banner(entry: Entry) -> str:
+    return render_partial("partials/request_banner.html", entry=entry)
+
+
+def render_presence(
+    user_id: int, shown: bool, online: bool, last_seen: datetime | None, where: str
+) -> str:
+    return render_partial(
+        "partials/presence.html",
+        user_id=user_id,
+        shown=shown,
+        online=online,
+        last_seen=last_seen,
+        where=where,
+    )
+
+
+def render_status(message_id: int, status: str) -> str:
+    return render_partial("partials/message_status.html", message_id=message_id, status=status)
+
+
+def render_typing(conversation_id: int, name: str | None) -> str:
+    """The "is typing…" line of a conversation and its list hint; no name clears them."""
+    return render_partial(
+        "partials/typing.html", conversation_id=conversation_id, name=name, with_hint=True
+    )
+
+
+def render_chat_name(conversation_id: int, name: str) -> str:
+    """The other person's name in a conversation's header."""
+    return render_partial("partials/chat_name.html", conversation_id=conversation_id, name=name)
+
+
+def render_own_name(name: str) -> str:
+    """The viewer's own name in the top bar."""
+    return render_partial("partials/own_name.html", name=name)

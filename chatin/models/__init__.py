@@ -1,0 +1,88 @@
+"""The domain: accounts, conversations, messages, the list entry, receipts, presence and
+throttles, one module each, every verb with its SQL beside it.
+
+How a module reaches the database (one rule, no third way):
+- **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
+  starting, accepting and blocking a conversation, pages of history), and `in_transaction()`
+  where a verb takes several statements; such a verb announces with `events.notify(conn, …)`
+  on its transaction.
+- **One SQL statement in raw asyncpg** (`db.fetch` / `db.execute`) for the hot path and for
+  any verb that is a single statement: posting, the fan-out and list loads, receipts,
+  presence, throttles, renames, log-out. Such a statement announces with `events.notify_sql`.
+  Tortoise's own `execute_query` would cost more than the query (bench/RESULTS.md).
+
+Models are listed in `__models__` for Tortoise; the rest of the app imports from here.
+"""
+
+from chatin.models.accounts import (
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_EMAIL_CHARS,
+    MAX_PASSWORD_BYTES,
+    MIN_PASSWORD_CHARS,
+    AuthSession,
+    User,
+)
+from chatin.models.conversations import (
+    Conversation,
+    ConversationKind,
+    MemberRole,
+    Membership,
+    MemberState,
+)
+from chatin.models.entries import (
+    Entry,
+    entries_for_members,
+    entries_of_viewer,
+    entries_with_person,
+    message_with_entries,
+)
+from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast, TooLong
+from chatin.models.messages import (
+    MAX_MESSAGE_CHARS,
+    PAGE_SIZE,
+    SEND_LIMIT,
+    SEND_WINDOW,
+    Message,
+    own_messages_between,
+)
+from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
+from chatin.models.receipts import record_deliveries
+from chatin.models.throttles import Throttle, ThrottleHit
+
+__models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
+
+__all__ = [
+    "MAX_DISPLAY_NAME_CHARS",
+    "MAX_EMAIL_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_PASSWORD_BYTES",
+    "MIN_PASSWORD_CHARS",
+    "PAGE_SIZE",
+    "PRESENCE_TTL",
+    "SEND_LIMIT",
+    "SEND_WINDOW",
+    "AuthSession",
+    "Conversation",
+    "ConversationKind",
+    "Entry",
+    "InvalidInput",
+    "MemberRole",
+    "MemberState",
+    "Membership",
+    "Message",
+    "NotDelivered",
+    "NotFound",
+    "Presence",
+    "Throttle",
+    "ThrottleHit",
+    "TooFast",
+    "TooLong",
+    "User",
+    "entries_for_members",
+    "entries_of_viewer",
+    "entries_with_person",
+    "message_with_entries",
+    "own_messages_between",
+    "person_is_online",
+    "record_deliveries",
+]

@@ -1,0 +1,216 @@
+"""Accounts and sessions: sign-up, log-in checks, renames, password changes, log-out."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets
+
+import bcrypt
+from email_validator import EmailNotValidError, validate_email
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from chatin import db
+from chatin.events import Kind, notify, notify_sql
+from chatin.models.errors import InvalidInput
+
+MAX_DISPLAY_NAME_CHARS = 80
+MAX_EMAIL_CHARS = 254
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt refuses longer secrets
+EMAIL_TAKEN = "An account with this email already exists."
+
+
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    """A real hash of a random secret, at the cost new accounts get: unknown emails are
+    checked against it, so a log-in takes as long whether or not the account exists."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
+
+
+# Everyone who shares a conversation with user $1 and still sees it.
+CONTACTS_SQL = """(SELECT coalesce(array_agg(DISTINCT other.user_id), '{}')
+  FROM memberships me JOIN memberships other
+    ON other.conversation_id = me.conversation_id AND other.user_id <> me.user_id
+  WHERE me.user_id = $1 AND other.state <> 'blocked')"""
+
+_RENAME_SQL = f"""
+WITH renamed AS (UPDATE users SET display_name = $2 WHERE id = $1 RETURNING id)
+SELECT {notify_sql(Kind.PROFILE, f"'user', id, 'to', array_prepend(id, {CONTACTS_SQL})")}
+FROM renamed
+"""
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    display_name = fields.CharField(max_length=MAX_DISPLAY_NAME_CHARS)
+    email = fields.CharField(max_length=MAX_EMAIL_CHARS, description="as the person typed it")
+    email_key = fields.CharField(
+        max_length=MAX_EMAIL_CHARS, unique=True, description="lower-cased: one account per email"
+    )
+    password_hash = fields.CharField(max_length=60)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(null=True, description="when their last tab closed")
+
+    class Meta:
+        table = "users"
+
+    @staticmethod
+    def email_key_of(email: str) -> str:
+        return email.strip().lower()
+
+    @classmethod
+    async def sign_up(cls, display_name: str, email: str, password: str, rounds: int) -> User:
+        """Create an account; every broken rule is reported at once, per field."""
+        name, address = display_name.strip(), email.strip()
+        errors = _display_name_errors(name) | _email_errors(address) | _password_errors(password)
+        if errors:
+            raise InvalidInput(errors)
+        if await cls.filter(email_key=cls.email_key_of(address)).exists():
+            raise InvalidInput({"email": EMAIL_TAKEN})
+        salt = bcrypt.gensalt(rounds)
+        hashed = await asyncio.to_thread(bcrypt.hashpw, password.encode(), salt)
+        try:
+            return await cls.create(
+                display_name=name,
+                email=address,
+                email_key=cls.email_key_of(address),
+                password_hash=hashed.decode(),
+            )
+        except IntegrityError:
+            raise InvalidInput({"email": EMAIL_TAKEN}) from None
+
+    async def rename(self, display_name: str) -> None:
+        """Change the display name; everyone sharing a conversation sees it live."""
+        name = display_name.strip()
+        errors = _display_name_errors(name)
+        if errors:
+            raise InvalidInput(errors)
+        await db.execute(_RENAME_SQL, self.id, name)
+        self.display_name = name
+
+    async def change_password(
+        self, current: str, new: str, rounds: int, keep_session: int | None
+    ) -> None:
+        """Set a new password after checking the current one; every other session ends."""
+        stored = self.password_hash.encode()
+        if not await asyncio.to_thread(_password_matches, current, stored, rounds):
+            raise InvalidInput({"current_password": "That isn't your current password."})
+        errors = _password_errors(new)
+        if errors:
+            raise InvalidInput({"new_password": errors["password"]})
+        hashed = await asyncio.to_thread(bcrypt.hashpw, new.encode(), bcrypt.gensalt(rounds))
+        async with in_transaction() as conn:
+            await User.filter(id=self.id).using_db(conn).update(password_hash=hashed.decode())
+            ended = AuthSession.filter(user_id=self.id).exclude(id=keep_session or 0)
+            for session_id in await ended.using_db(conn).values_list("id", flat=True):
+                await notify(conn, Kind.LOGOUT, session=session_id, to=[self.id])
+            await ended.using_db(conn).delete()
+        self.password_hash = hashed.decode()
+
+    @classmethod
+    async def authenticate(cls, email: str, password: str, rounds: int) -> User | None:
+        """The account for these credentials, or None; same cost for unknown emails."""
+        user = await cls.get_or_none(email_key=cls.email_key_of(email))
+        stored = user.password_hash.encode() if user else None
+        if not await asyncio.to_thread(_password_matches, password, stored, rounds):
+            return None
+        return user
+
+
+def _password_matches(password: str, stored_hash: bytes | None, rounds: int) -> bool:
+    """bcrypt's check, in a worker thread; no account still costs one full check."""
+    try:
+        return bcrypt.checkpw(password.encode(), stored_hash or _dummy_hash(rounds)) and bool(
+            stored_hash
+        )
+    except ValueError:  # longer than bcrypt accepts: can't be the password
+        return False
+
+
+def _display_name_errors(name: str) -> dict[str, str]:
+    if not name:
+        return {"display_name": "Enter a display name."}
+    if len(name) > MAX_DISPLAY_NAME_CHARS:
+        return {"display_name": f"Use at most {MAX_DISPLAY_NAME_CHARS} characters."}
+    if not name.isprintable():
+        return {"display_name": "Use letters, digits, spaces and punctuation only."}
+    return {}
+
+
+def _email_errors(address: str) -> dict[str, str]:
+    if len(address) > MAX_EMAIL_CHARS:
+        return {"email": f"Use at most {MAX_EMAIL_CHARS} characters."}
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return {"email": "Enter a valid email address, like name@example.com."}
+    return {}
+
+
+def _password_errors(password: str) -> dict[str, str]:
+    if len(password) < MIN_PASSWORD_CHARS:
+        return {"password": f"Use at least {MIN_PASSWORD_CHARS} characters."}
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        return {"password": f"Use at most {MAX_PASSWORD_BYTES} bytes (about 70 letters)."}
+    return {}
+
+
+_VIEWER_SQL = """
+SELECT s.id AS session_id, u.id, u.display_name, u.email, u.email_key, u.password_hash,
+       u.created_at, u.last_seen_at
+FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1
+"""
+
+# Ending a session and telling every worker to close its sockets is one statement.
+_END_SQL = f"""
+WITH ended AS (DELETE FROM auth_sessions WHERE token_hash = $1 RETURNING id, user_id)
+SELECT {notify_sql(Kind.LOGOUT, "'session', id, 'to', json_build_array(user_id)")} FROM ended
+"""
+
+
+class AuthSession(Model):
+    """One logged-in browser. The cookie holds a random token; we keep only its hash."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "chatin.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "auth_sessions"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    async def begin(cls, user: User) -> str:
+        """Open a session for user; the returned token goes into the signed cookie."""
+        token = secrets.token_urlsafe(32)
+        await cls.create(user=user, token_hash=cls.hash_of(token))
+        return token
+
+    @classmethod
+    async def viewer(cls, token: str) -> tuple[User, int] | None:
+        """The user and session id behind a token, or None once the session has ended.
+
+        Raw SQL: this runs on every request and socket open.
+        """
+        rows = await db.fetch(_VIEWER_SQL, cls.hash_of(token))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        session_id = row.pop("session_id")
+        return User._init_from_db(**row), session_id
+
+    @classmethod
+    async def end(cls, token: str) -> None:
+        """End the session and, on commit, tell every worker to close its sockets."""
+        await db.execute(_END_SQL, cls.hash_of(token))

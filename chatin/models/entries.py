@@ -1,0 +1,130 @@
+"""The conversation list entry: one conversation as one viewer's list shows it.
+
+Every push of a message carries the recipient's entry (unread count, preview, ticks), so
+these reads are the hot path: one statement each, raw asyncpg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chatin import db
+from chatin.models.conversations import MemberState
+from chatin.models.messages import Message
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One conversation as a viewer's list shows it."""
+
+    id: int
+    viewer_id: int
+    state: str
+    other_id: int
+    other_name: str
+    last_body: str | None
+    last_author_id: int | None
+    last_at: datetime | None
+    unread: int
+    last_read: int
+    other_state: str
+    peer_read: int
+    peer_delivered: int
+    other_online: bool
+    other_last_seen: datetime | None
+
+    @property
+    def is_request(self) -> bool:
+        return self.state == MemberState.REQUEST
+
+    @property
+    def last_is_mine(self) -> bool:
+        return self.last_author_id == self.viewer_id
+
+    @property
+    def shows_presence(self) -> bool:
+        """Presence is for people who both accepted the conversation (and nobody blocked)."""
+        return self.state == MemberState.ACTIVE and self.other_state == MemberState.ACTIVE
+
+    def status_of(self, message_id: int) -> str:
+        """The viewer's own message as the other side has it: Read, Delivered or Sent."""
+        if message_id <= self.peer_read:
+            return "Read"
+        if message_id <= self.peer_delivered:
+            return "Delivered"
+        return "Sent"
+
+
+_ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
+
+_ENTRIES_SQL = """
+SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
+       u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
+       lm.created_at AS last_at,
+       (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
+          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id) AS unread,
+       me.last_read_message_id AS last_read, other.state AS other_state,
+       other.last_read_message_id AS peer_read, other.delivered_message_id AS peer_delivered,
+       EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
+               AND p.expires_at > now()) AS other_online,
+       u.last_seen_at AS other_last_seen
+FROM memberships me
+JOIN conversations c ON c.id = me.conversation_id
+JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
+JOIN users u ON u.id = other.user_id
+LEFT JOIN messages lm ON lm.id = c.last_message_id
+WHERE me.state <> 'blocked' AND {where}
+ORDER BY c.last_activity_at DESC, c.id DESC
+"""
+
+_ENTRIES_OF_VIEWER_SQL = _ENTRIES_SQL.format(where="me.user_id = $1")
+_ENTRIES_FOR_MEMBERS_SQL = _ENTRIES_SQL.format(where="c.id = $1 AND me.user_id = ANY($2::int[])")
+_ENTRIES_WITH_PERSON_SQL = _ENTRIES_SQL.format(
+    where="other.user_id = $1 AND me.user_id = ANY($2::int[])"
+)
+
+
+async def entries_of_viewer(viewer_id: int) -> list[Entry]:
+    """The viewer's conversation list, most recent activity first."""
+    rows = await db.fetch(_ENTRIES_OF_VIEWER_SQL, viewer_id)
+    return [Entry(**row) for row in rows]
+
+
+async def entries_for_members(conversation_id: int, user_ids: list[int]) -> dict[int, Entry]:
+    """One conversation's list entry for each of these users (absent when they blocked it)."""
+    rows = await db.fetch(_ENTRIES_FOR_MEMBERS_SQL, conversation_id, user_ids)
+    return {row["viewer_id"]: Entry(**row) for row in rows}
+
+
+async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Entry]:
+    """The viewers' entries for their conversations with person."""
+    rows = await db.fetch(_ENTRIES_WITH_PERSON_SQL, person_id, viewer_ids)
+    return [Entry(**row) for row in rows]
+
+
+_MESSAGE_FIELDS = ("id", "conversation_id", "author_id", "body", "client_id", "created_at")
+
+# The fan-out's one statement: the message, and each recipient's entry beside it.
+_MESSAGE_WITH_ENTRIES_SQL = f"""
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+FROM ({_ENTRIES_FOR_MEMBERS_SQL}) e
+JOIN messages m ON m.id = $3 AND m.conversation_id = $1
+"""
+
+
+async def message_with_entries(
+    conversation_id: int, message_id: int, user_ids: list[int]
+) -> tuple[Message | None, dict[int, Entry]]:
+    """A new message and its recipients' list entries, loaded once per worker in one
+    round trip (the hot path of every message). No message: no entries either."""
+    rows = await db.fetch(_MESSAGE_WITH_ENTRIES_SQL, conversation_id, user_ids, message_id)
+    if not rows:
+        return None, {}
+    first = rows[0]
+    message = Message._init_from_db(**{name: first[f"message_{name}"] for name in _MESSAGE_FIELDS})
+    entries = {}
+    for row in rows:
+        fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
+        entries[row["viewer_id"]] = Entry(**fields_of_entry)
+    return message, entries

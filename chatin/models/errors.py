@@ -1,0 +1,27 @@
+"""Domain errors: the verbs raise them, one handler per kind turns them into an answer."""
+
+from __future__ import annotations
+
+
+class NotFound(Exception):
+    """Missing, or not visible to this viewer: one answer for both, so ids can't be probed."""
+
+
+class InvalidInput(Exception):
+    """User input broke a rule; `errors` maps each form field to what to fix."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {text}" for field, text in errors.items()))
+        self.errors = errors
+
+
+class TooLong(Exception):
+    """A message over MAX_MESSAGE_CHARS; nothing was stored."""
+
+
+class TooFast(Exception):
+    """The author sent more than SEND_LIMIT messages within SEND_WINDOW; nothing stored."""
+
+
+class NotDelivered(Exception):
+    """The other side does not take messages from this author (they blocked them)."""
