@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from quart import Quart, Response, render_template, request
+from quart import Quart, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from chatin import db
@@ -139,6 +139,11 @@ async def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if g.get("viewer") is not None:
+        # Someone's chats: no browser or proxy may keep them (the back button after a log-out
+        # on a shared computer). The viewer was loaded for this request anyway; static files
+        # load none and keep their caching.
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

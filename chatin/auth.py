@@ -19,7 +19,7 @@ from quart.wrappers import BaseRequestWebsocket
 from quart_auth import Action, AuthUser, QuartAuth, current_user, login_user, logout_user
 
 from chatin.events import Event, Kind
-from chatin.models import AuthSession, Throttle, User
+from chatin.models import Attempt, AuthSession, Throttle, User
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -29,7 +29,10 @@ SESSION_CACHE = "chatin.sessions"
 SESSION_CACHE_SECONDS = 60.0
 SESSION_CACHE_SIZE = 10_000
 
-LOGIN_FAILURES = Throttle("login", limit=10, window=timedelta(minutes=15))
+# Password checks (log-in, password change) per email and per client address; a right
+# password gives its attempt back.
+LOGINS = Throttle("login", limit=10, window=timedelta(minutes=15))
+# Every sign-up form sent (also refused ones) per client address.
 SIGNUPS = Throttle("signup", limit=20, window=timedelta(hours=1))
 
 P = ParamSpec("P")
@@ -191,12 +194,31 @@ def current_session_id() -> int | None:
     return g.get("session_id")
 
 
-async def log_in(user: User) -> None:
+async def log_in(user: User) -> bool:
     """Open a session; its token now derives the CSRF token, so the logged-out one (and
-    with it Quart's session cookie) goes."""
+    with it Quart's session cookie) goes. False if user's password changed meanwhile."""
     token = await AuthSession.begin(user)
+    if token is None:
+        return False
     login_user(AuthUser(token), remember=True)
     session.pop(CSRF_FIELD, None)
+    return True
+
+
+async def count_attempt(throttle: Throttle, *parts: str) -> Attempt:
+    """Count an attempt against throttle, unless CHATIN_RATE_LIMITS lifts the limits."""
+    if not current_app.extensions["settings"].rate_limits:
+        return Attempt()
+    return await throttle.attempt(*parts)
+
+
+def password_check_keys(email_key: str | None) -> list[str]:
+    """What LOGINS counts a password check under: the client address, and the account's
+    email (an address that can't be an account's has nothing to guard)."""
+    keys = [f"addr:{client_address()}"]
+    if email_key is not None:
+        keys.append(f"email:{email_key}")
+    return keys
 
 
 async def log_out() -> None:
@@ -256,7 +278,8 @@ async def check_csrf() -> None:
         return
     expected = await _expected_csrf_token()
     sent = request.headers.get(CSRF_HEADER) or (await request.form).get(CSRF_FIELD)
-    if not expected or not sent or not hmac.compare_digest(expected, sent):
+    # As bytes: compare_digest refuses str holding anything but ASCII.
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         abort(403, "This form has expired. Reload the page and try again.")
 
 

@@ -153,6 +153,19 @@ async def holding_connection() -> AsyncIterator[None]:
             _held.reset(token)
 
 
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """Run this task's `fetch`es and `execute`s in one transaction on one connection: for a
+    statement that must see what committed while an earlier one waited for a lock (a
+    statement's snapshot is taken before it runs, so a lock taken inside it comes too late)."""
+    async with connections.get("default").acquire_connection() as conn, conn.transaction():
+        token = _held.set(conn)
+        try:
+            yield
+        finally:
+            _held.reset(token)
+
+
 async def ping() -> bool:
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):

@@ -10,6 +10,8 @@ How a module reaches the database (one rule, no third way):
   any verb that is a single statement: posting, the fan-out and list loads, receipts,
   presence, throttles, renames, log-out. Such a statement announces with `events.notify_sql`.
   Tortoise's own `execute_query` would cost more than the query (bench/RESULTS.md).
+  A statement that must run after a lock (a throttle's count) follows it in
+  `db.transaction()`, raw too.
 
 Models are listed in `__models__` for Tortoise; the rest of the app imports from here.
 """
@@ -36,7 +38,7 @@ from chatin.models.entries import (
     entries_with_person,
     message_with_entries,
 )
-from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast, TooLong
+from chatin.models.errors import Busy, InvalidInput, NotDelivered, NotFound, TooFast, TooLong
 from chatin.models.messages import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -47,7 +49,7 @@ from chatin.models.messages import (
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
 from chatin.models.receipts import record_deliveries
-from chatin.models.throttles import Throttle, ThrottleHit
+from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
 __models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
 
@@ -61,7 +63,9 @@ __all__ = [
     "PRESENCE_TTL",
     "SEND_LIMIT",
     "SEND_WINDOW",
+    "Attempt",
     "AuthSession",
+    "Busy",
     "Conversation",
     "ConversationKind",
     "Entry",

@@ -6,6 +6,8 @@ import asyncio
 import functools
 import hashlib
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
@@ -16,13 +18,35 @@ from tortoise.transactions import in_transaction
 
 from chatin import db
 from chatin.events import Kind, notify, notify_sql
-from chatin.models.errors import InvalidInput
+from chatin.models.errors import Busy, InvalidInput
 
 MAX_DISPLAY_NAME_CHARS = 80
 MAX_EMAIL_CHARS = 254
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt refuses longer secrets
 EMAIL_TAKEN = "An account with this email already exists."
+BCRYPT_SLOTS = 4  # password hashes computed at once per worker
+BCRYPT_WAIT_SECONDS = 5.0  # longer in the queue and the worker answers "busy" instead
+
+T = TypeVar("T")
+_bcrypt_slots = asyncio.Semaphore(BCRYPT_SLOTS)
+
+
+async def _bcrypt(work: Callable[..., T], *args: object) -> T:
+    """Run bcrypt in a thread, at most BCRYPT_SLOTS at once in this worker.
+
+    Each check holds a core for about 0.25 s: a burst of log-ins would otherwise take every
+    thread of the default pool and both cores, and stall the sockets of everyone else. The
+    slot is freed when the thread ends, even if the request waiting for it went away.
+    """
+    try:
+        async with asyncio.timeout(BCRYPT_WAIT_SECONDS):
+            await _bcrypt_slots.acquire()
+    except TimeoutError:
+        raise Busy from None
+    running = asyncio.get_running_loop().run_in_executor(None, work, *args)
+    running.add_done_callback(lambda _: _bcrypt_slots.release())
+    return await asyncio.shield(running)
 
 
 @functools.cache
@@ -50,7 +74,7 @@ class User(Model):
     display_name = fields.CharField(max_length=MAX_DISPLAY_NAME_CHARS)
     email = fields.CharField(max_length=MAX_EMAIL_CHARS, description="as the person typed it")
     email_key = fields.CharField(
-        max_length=MAX_EMAIL_CHARS, unique=True, description="lower-cased: one account per email"
+        max_length=MAX_EMAIL_CHARS, unique=True, description="normalised: one account per email"
     )
     password_hash = fields.CharField(max_length=60)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -60,26 +84,41 @@ class User(Model):
         table = "users"
 
     @staticmethod
-    def email_key_of(email: str) -> str:
-        return email.strip().lower()
+    def email_key_of(email: str) -> str | None:
+        """The one spelling accounts are unique by, or None for what can't be an address.
+
+        email-validator's normalised form, lower-cased: Unicode NFC (so composed and
+        decomposed "ü" agree) and the domain in its Unicode form (so "xn--mnchen-3ya.de"
+        is "münchen.de"). Refusing invalid input also keeps NUL characters away from
+        PostgreSQL, which can't store them.
+        """
+        try:
+            return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            return None
+
+    @classmethod
+    async def by_email(cls, email: str) -> User | None:
+        """The account behind an email however it is spelled, or None."""
+        key = cls.email_key_of(email)
+        return None if key is None else await cls.get_or_none(email_key=key)
 
     @classmethod
     async def sign_up(cls, display_name: str, email: str, password: str, rounds: int) -> User:
         """Create an account; every broken rule is reported at once, per field."""
         name, address = display_name.strip(), email.strip()
-        errors = _display_name_errors(name) | _email_errors(address) | _password_errors(password)
-        if errors:
+        key = cls.email_key_of(address)
+        errors = (
+            _display_name_errors(name) | _email_errors(address, key) | _password_errors(password)
+        )
+        if errors or key is None:
             raise InvalidInput(errors)
-        if await cls.filter(email_key=cls.email_key_of(address)).exists():
+        if await cls.filter(email_key=key).exists():
             raise InvalidInput({"email": EMAIL_TAKEN})
-        salt = bcrypt.gensalt(rounds)
-        hashed = await asyncio.to_thread(bcrypt.hashpw, password.encode(), salt)
+        hashed = await _bcrypt(bcrypt.hashpw, password.encode(), bcrypt.gensalt(rounds))
         try:
             return await cls.create(
-                display_name=name,
-                email=address,
-                email_key=cls.email_key_of(address),
-                password_hash=hashed.decode(),
+                display_name=name, email=address, email_key=key, password_hash=hashed.decode()
             )
         except IntegrityError:
             raise InvalidInput({"email": EMAIL_TAKEN}) from None
@@ -98,12 +137,12 @@ class User(Model):
     ) -> None:
         """Set a new password after checking the current one; every other session ends."""
         stored = self.password_hash.encode()
-        if not await asyncio.to_thread(_password_matches, current, stored, rounds):
+        if not await _bcrypt(_password_matches, current, stored, rounds):
             raise InvalidInput({"current_password": "That isn't your current password."})
         errors = _password_errors(new)
         if errors:
             raise InvalidInput({"new_password": errors["password"]})
-        hashed = await asyncio.to_thread(bcrypt.hashpw, new.encode(), bcrypt.gensalt(rounds))
+        hashed = await _bcrypt(bcrypt.hashpw, new.encode(), bcrypt.gensalt(rounds))
         async with in_transaction() as conn:
             await User.filter(id=self.id).using_db(conn).update(password_hash=hashed.decode())
             ended = AuthSession.filter(user_id=self.id).exclude(id=keep_session or 0)
@@ -115,9 +154,9 @@ class User(Model):
     @classmethod
     async def authenticate(cls, email: str, password: str, rounds: int) -> User | None:
         """The account for these credentials, or None; same cost for unknown emails."""
-        user = await cls.get_or_none(email_key=cls.email_key_of(email))
+        user = await cls.by_email(email)
         stored = user.password_hash.encode() if user else None
-        if not await asyncio.to_thread(_password_matches, password, stored, rounds):
+        if not await _bcrypt(_password_matches, password, stored, rounds):
             return None
         return user
 
@@ -142,12 +181,10 @@ def _display_name_errors(name: str) -> dict[str, str]:
     return {}
 
 
-def _email_errors(address: str) -> dict[str, str]:
-    if len(address) > MAX_EMAIL_CHARS:
+def _email_errors(address: str, key: str | None) -> dict[str, str]:
+    if len(address) > MAX_EMAIL_CHARS or (key is not None and len(key) > MAX_EMAIL_CHARS):
         return {"email": f"Use at most {MAX_EMAIL_CHARS} characters."}
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
+    if key is None:
         return {"email": "Enter a valid email address, like name@example.com."}
     return {}
 
@@ -164,6 +201,15 @@ _VIEWER_SQL = """
 SELECT s.id AS session_id, u.id, u.display_name, u.email, u.email_key, u.password_hash,
        u.created_at, u.last_seen_at
 FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1
+"""
+
+# Only while the user still has the password hash that was checked. FOR SHARE waits for a
+# password change in flight and then reads its new hash, so a log-in racing the change
+# either commits first (and the change ends its session) or opens nothing.
+_BEGIN_SQL = """
+INSERT INTO auth_sessions (user_id, token_hash, created_at)
+SELECT id, $3, now() FROM users WHERE id = $1 AND password_hash = $2 FOR SHARE
+RETURNING id
 """
 
 # Ending a session and telling every worker to close its sockets is one statement.
@@ -191,11 +237,12 @@ class AuthSession(Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    async def begin(cls, user: User) -> str:
-        """Open a session for user; the returned token goes into the signed cookie."""
+    async def begin(cls, user: User) -> str | None:
+        """Open a session for user, whose password was checked against `user.password_hash`;
+        the token goes into the signed cookie. None if the password changed since."""
         token = secrets.token_urlsafe(32)
-        await cls.create(user=user, token_hash=cls.hash_of(token))
-        return token
+        opened = await db.fetch(_BEGIN_SQL, user.id, user.password_hash, cls.hash_of(token))
+        return token if opened else None
 
     @classmethod
     async def viewer(cls, token: str) -> tuple[User, int] | None:

@@ -125,7 +125,7 @@ class Conversation(Model):
 
         A new conversation is a request on the other side until they accept or write back.
         """
-        other = await User.get_or_none(email_key=User.email_key_of(email))
+        other = await User.by_email(email)
         if other is None:
             raise InvalidInput({"contact_email": "No one with that email uses ChatIn yet."})
         if other.id == starter.id:

@@ -15,6 +15,10 @@ class InvalidInput(Exception):
         self.errors = errors
 
 
+class Busy(Exception):
+    """Too many password checks queue in this worker; nothing was done, try again soon."""
+
+
 class TooLong(Exception):
     """A message over MAX_MESSAGE_CHARS; nothing was stored."""
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 from tortoise import fields
 from tortoise.models import Model
@@ -10,6 +11,9 @@ from tortoise.models import Model
 from chatin import db
 
 MAX_KEY_CHARS = 300
+# The first half of the two-number advisory lock a throttle key takes; the migration's
+# one-number lock lives in another key space.
+LOCK_CLASS = 7_236
 
 
 class ThrottleHit(Model):
@@ -24,19 +28,48 @@ class ThrottleHit(Model):
         indexes = (("key", "at"),)
 
 
-_RETRY_AFTER_SQL = """
-SELECT key, count(*) AS hits, min(at) AS oldest FROM throttle_hits
-WHERE key = ANY($1::text[]) AND at > now() - $2::interval GROUP BY key
+# Keys are locked in one order, so two attempts sharing two keys can't deadlock.
+_LOCK_SQL = """
+SELECT pg_advisory_xact_lock($2, h)
+FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys
 """
 
-_HIT_SQL = """
-WITH expired AS (DELETE FROM throttle_hits WHERE at <= now() - $2::interval)
-INSERT INTO throttle_hits (key, at) SELECT unnest($1::text[]), now()
+# $1 keys, $2 window, $3 limit, $4 this throttle's key prefix. Counts one hit for every key
+# unless one is at its limit; then `wait` is how long until its oldest counted hit leaves
+# the window. Expires only this throttle's old hits, skipping any another attempt is
+# deleting right now.
+_ATTEMPT_SQL = """
+WITH expired AS (
+  DELETE FROM throttle_hits WHERE id IN (
+    SELECT id FROM throttle_hits WHERE starts_with(key, $4) AND at <= now() - $2::interval
+    FOR UPDATE SKIP LOCKED)
+), full_keys AS (
+  SELECT (array_agg(at ORDER BY at))[(count(*) - $3 + 1)::int] + $2::interval AS free_at
+  FROM throttle_hits WHERE key = ANY($1::text[]) AND at > now() - $2::interval
+  GROUP BY key HAVING count(*) >= $3
+), counted AS (
+  INSERT INTO throttle_hits (key, at)
+  SELECT k, now() FROM unnest($1::text[]) AS k WHERE NOT EXISTS (SELECT FROM full_keys)
+  RETURNING id
+)
+SELECT (SELECT ceil(extract(epoch FROM max(free_at) - now()))::int FROM full_keys) AS wait,
+       (SELECT coalesce(array_agg(id), '{}') FROM counted) AS hits
 """
+
+_GIVE_BACK_SQL = "DELETE FROM throttle_hits WHERE id = ANY($1::bigint[])"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a throttled action: refused (`retry_after` seconds to wait), or
+    allowed and counted (`hits`, which `Throttle.give_back` can uncount)."""
+
+    retry_after: int | None = None
+    hits: tuple[int, ...] = ()
 
 
 class Throttle:
-    """A sliding-window limit: at most `limit` hits per key within `window`."""
+    """A sliding-window limit: at most `limit` attempts per key within `window`."""
 
     def __init__(self, name: str, limit: int, window: timedelta) -> None:
         self.name = name
@@ -46,20 +79,23 @@ class Throttle:
     def _key(self, part: str) -> str:
         return f"{self.name}:{part}"[:MAX_KEY_CHARS]
 
-    async def retry_after(self, *parts: str) -> int | None:
-        """Seconds until a key is allowed again, or None when none is over its limit."""
+    async def attempt(self, *parts: str) -> Attempt:
+        """Count an attempt for every key, or refuse it when one key is at its limit.
+
+        Counted before the work it guards (a password check takes 0.25 s), so parallel
+        requests can't all pass a check that none of them has counted yet. Attempts on a
+        key queue on its lock; the counting statement runs after the lock, as a statement
+        of its own, so it sees every attempt committed before.
+        """
         keys = [self._key(part) for part in parts]
-        rows = await db.fetch(_RETRY_AFTER_SQL, keys, self.window)
-        waits = [
-            _seconds_until(row["oldest"] + self.window) for row in rows if row["hits"] >= self.limit
-        ]
-        return max(waits) if waits else None
+        async with db.transaction():
+            await db.execute(_LOCK_SQL, keys, LOCK_CLASS)
+            rows = await db.fetch(_ATTEMPT_SQL, keys, self.window, self.limit, f"{self.name}:")
+        wait, hits = rows[0]["wait"], rows[0]["hits"]
+        return Attempt(retry_after=wait) if wait is not None else Attempt(hits=tuple(hits))
 
-    async def hit(self, *parts: str) -> None:
-        """Count one event for each key, forgetting hits older than the window."""
-        await db.execute(_HIT_SQL, [self._key(part) for part in parts], self.window)
-
-
-def _seconds_until(moment: datetime) -> int:
-    remaining = (moment - datetime.now(UTC)).total_seconds()
-    return max(1, int(remaining) + 1)
+    async def give_back(self, attempt: Attempt) -> None:
+        """Uncount an attempt that turned out legitimate (a right password), so people who
+        share an address don't use up each other's log-ins."""
+        if attempt.hits:
+            await db.execute(_GIVE_BACK_SQL, list(attempt.hits))

@@ -5,23 +5,27 @@ from __future__ import annotations
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
 from chatin.auth import (
-    LOGIN_FAILURES,
+    LOGINS,
     SIGNUPS,
     client_address,
+    count_attempt,
     current_session_id,
     current_viewer,
     forget_user_sessions,
     log_in,
     log_out,
     login_required,
+    password_check_keys,
     required_viewer,
 )
 from chatin.config import Settings
-from chatin.models import MAX_DISPLAY_NAME_CHARS, MIN_PASSWORD_CHARS, InvalidInput, User
+from chatin.models import MAX_DISPLAY_NAME_CHARS, MIN_PASSWORD_CHARS, Busy, InvalidInput, User
 
 blueprint = Blueprint("accounts", __name__)
 
 LOGIN_FAILED = "Invalid email or password"
+TOO_MANY_LOGINS = "Too many wrong passwords. Wait a few minutes and try again."
+BUSY_RETRY_SECONDS = 5
 
 
 def _settings() -> Settings:
@@ -47,6 +51,14 @@ def _too_many(retry_after: int, page: tuple[str, int]) -> Response:
     return Response(body, status=429, headers={"Retry-After": str(retry_after)})
 
 
+@blueprint.errorhandler(Busy)
+async def busy(_: Busy) -> Response:
+    """Password checks are queueing in this worker: come back in a few seconds."""
+    message = "Too many people are logging in right now. Try again in a few seconds."
+    page = await render_template("pages/error.html", code=503, message=message)
+    return Response(page, status=503, headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
+
+
 @blueprint.get("/signup")
 async def signup_form() -> tuple[str, int] | Response:
     if await current_viewer() is not None:
@@ -58,10 +70,11 @@ async def signup_form() -> tuple[str, int] | Response:
 async def signup() -> tuple[str, int] | Response:
     form = await request.form
     values = {name: form.get(name, "") for name in ("display_name", "email")}
-    limited = _settings().rate_limits
-    if limited and (wait := await SIGNUPS.retry_after(f"addr:{client_address()}")):
+    attempt = await count_attempt(SIGNUPS, f"addr:{client_address()}")
+    if attempt.retry_after:
         message = "Too many sign-ups from your network. Try again later."
-        return _too_many(wait, await _signup_page(values=values, errors={"form": message}))
+        page = await _signup_page(values=values, errors={"form": message})
+        return _too_many(attempt.retry_after, page)
     try:
         user = await User.sign_up(
             values["display_name"],
@@ -71,9 +84,7 @@ async def signup() -> tuple[str, int] | Response:
         )
     except InvalidInput as invalid:
         return await _signup_page(422, values=values, errors=invalid.errors)
-    if limited:
-        await SIGNUPS.hit(f"addr:{client_address()}")
-    await log_in(user)
+    await log_in(user)  # can't fail: no one else knows the password yet
     return redirect("/", 303)
 
 
@@ -88,17 +99,14 @@ async def login_form() -> tuple[str, int] | Response:
 async def login() -> tuple[str, int] | Response:
     form = await request.form
     email = form.get("email", "")
-    keys = (f"email:{User.email_key_of(email)}", f"addr:{client_address()}")
-    limited = _settings().rate_limits
-    if limited and (wait := await LOGIN_FAILURES.retry_after(*keys)):
-        message = "Too many failed log-ins. Wait a few minutes and try again."
-        return _too_many(wait, await _login_page(email=email, error=message))
+    attempt = await count_attempt(LOGINS, *password_check_keys(User.email_key_of(email)))
+    if attempt.retry_after:
+        page = await _login_page(email=email, error=TOO_MANY_LOGINS)
+        return _too_many(attempt.retry_after, page)
     user = await User.authenticate(email, form.get("password", ""), _settings().bcrypt_rounds)
-    if user is None:
-        if limited:
-            await LOGIN_FAILURES.hit(*keys)
+    if user is None or not await log_in(user):
         return await _login_page(401, email=email, error=LOGIN_FAILED)
-    await log_in(user)
+    await LOGINS.give_back(attempt)
     return redirect("/", 303)
 
 
@@ -144,6 +152,10 @@ async def rename() -> Response | tuple[str, int]:
 async def change_password() -> Response | tuple[str, int]:
     viewer = await required_viewer()
     form = await request.form
+    attempt = await count_attempt(LOGINS, *password_check_keys(viewer.email_key))
+    if attempt.retry_after:
+        page = await _profile_page(viewer, errors={"current_password": TOO_MANY_LOGINS})
+        return _too_many(attempt.retry_after, page)
     try:
         await viewer.change_password(
             form.get("current_password", ""),
@@ -152,6 +164,9 @@ async def change_password() -> Response | tuple[str, int]:
             keep_session=current_session_id(),
         )
     except InvalidInput as invalid:
+        if "current_password" not in invalid.errors:  # the password was right
+            await LOGINS.give_back(attempt)
         return await _profile_page(viewer, 422, errors=invalid.errors)
+    await LOGINS.give_back(attempt)
     forget_user_sessions(viewer.id)
     return redirect("/profile?saved=password", 303)

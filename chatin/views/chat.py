@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
-from chatin.auth import login_required, required_viewer
+from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.fragments import render_message
 from chatin.models import (
     MAX_MESSAGE_CHARS,
@@ -108,20 +108,17 @@ async def home() -> tuple[str, int]:
 async def add_contact() -> Response | tuple[str, int]:
     viewer = await required_viewer()
     email = (await request.form).get("contact_email", "")
-    limited = current_app.extensions["settings"].rate_limits
-    if limited and (wait := await CONTACT_ADDS.retry_after(f"user:{viewer.id}")):
+    attempt = await count_attempt(CONTACT_ADDS, f"user:{viewer.id}")
+    if attempt.retry_after:
         page, _ = await _chat_page(
             viewer, contact_email=email, contact_error="Too many new contacts. Try again later."
         )
-        return Response(page, status=429, headers={"Retry-After": str(wait)})
+        return Response(page, status=429, headers={"Retry-After": str(attempt.retry_after)})
     try:
         conversation = await Conversation.start_direct(viewer, email)
     except InvalidInput as invalid:
         error = invalid.errors["contact_email"]
         return await _chat_page(viewer, 422, contact_email=email, contact_error=error)
-    finally:
-        if limited:
-            await CONTACT_ADDS.hit(f"user:{viewer.id}")
     return _go(f"/c/{conversation.id}")
 
 

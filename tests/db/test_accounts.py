@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import unicodedata
+
+import asyncpg
 import pytest
 from quart import Quart
 
+from chatin import db
 from chatin.models import AuthSession, InvalidInput, User
 
 ROUNDS = 4
@@ -68,3 +73,53 @@ async def test_ended_session_no_longer_finds_its_user(app: Quart) -> None:
     assert found is not None and found[0].id == user.id
     await AuthSession.end(token)
     assert await AuthSession.viewer(token) is None
+
+
+async def test_log_in_checked_before_a_password_change_opens_no_session(app: Quart) -> None:
+    user = await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
+    checked = await User.authenticate("ada@example.com", "password1", ROUNDS)
+    assert checked is not None
+    await user.change_password("password1", "password2", ROUNDS, keep_session=None)
+    assert await AuthSession.begin(checked) is None
+    assert await AuthSession.filter(user_id=user.id).count() == 0
+
+
+WAITING_FOR_A_LOCK = "SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted)"
+
+
+async def until_blocked_or_done(task: asyncio.Future[object], conn: asyncpg.Connection) -> None:
+    """Until task's query waits for a lock (PostgreSQL announces no lock wait, so its lock
+    table is read until one shows), or task finished without waiting."""
+    while not task.done() and not await conn.fetchval(WAITING_FOR_A_LOCK):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
+async def test_log_in_during_an_uncommitted_password_change_opens_no_session(
+    app: Quart, database_url: str
+) -> None:
+    """The change is in flight when the session would open: the log-in waits, then sees it."""
+    user = await User.sign_up("Ada", "ada@example.com", "password1", ROUNDS)
+    checked = await User.authenticate("ada@example.com", "password1", ROUNDS)
+    assert checked is not None
+    change = await db.connect(database_url)
+    try:
+        async with asyncio.timeout(10):
+            transaction = change.transaction()
+            await transaction.start()
+            await change.execute(
+                "UPDATE users SET password_hash = 'changed' WHERE id = $1", user.id
+            )
+            opening = asyncio.ensure_future(AuthSession.begin(checked))
+            await until_blocked_or_done(opening, change)
+            await transaction.commit()
+            assert await opening is None
+    finally:
+        await change.close()
+    assert await AuthSession.filter(user_id=user.id).count() == 0
+
+
+async def test_email_key_is_the_normalised_address(app: Quart) -> None:
+    nfd = unicodedata.normalize("NFD", "Jürgen@XN--BCHER-KVA.example")
+    assert User.email_key_of(f"  {nfd} ") == unicodedata.normalize("NFC", "jürgen@bücher.example")
+    assert User.email_key_of("ada\x00@example.com") is None
+    assert User.email_key_of("not an email") is None

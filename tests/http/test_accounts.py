@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from quart import Quart
 from quart.testing import QuartClient
 
 from chatin.models import User
+from tests.chatting import Person, conversation_of
 from tests.conftest import csrf_token, log_in, parse, sign_up, unique_email
 
 
@@ -180,3 +183,41 @@ async def test_unknown_page_is_a_404_page(client: QuartClient) -> None:
     response = await client.get("/no/such/page")
     assert response.status_code == 404
     assert "Nothing here" in await response.get_data(as_text=True)
+
+
+async def test_logged_in_pages_are_not_stored(alice: Person, bob: Person) -> None:
+    conversation = conversation_of(await alice.add_contact(bob.email))
+    for path in ("/", "/profile", f"/c/{conversation}", "/c/999999"):
+        response = await alice.client.get(path)
+        assert response.headers.get("Cache-Control") == "no-store", path
+    static = await alice.client.get("/static/css/app.css")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+NFC = unicodedata.normalize("NFC", "jürgen@bücher.example")
+NFD = unicodedata.normalize("NFD", "Jürgen@Bücher.example")
+PUNYCODE = unicodedata.normalize("NFC", "jürgen@xn--bcher-kva.example")
+
+
+async def test_one_account_per_address_however_it_is_spelled(app: Quart) -> None:
+    """Composed or decomposed letters, a Unicode domain or its xn-- form: one address."""
+    await sign_up(app.test_client(), "Jürgen", NFC)
+    for spelling in (NFD, PUNYCODE):
+        other = app.test_client()
+        form = {"display_name": "Eve", "email": spelling, "password": "password1"}
+        form["csrf_token"] = await csrf_token(other, "/signup")
+        response = await other.post("/signup", form=form)
+        assert response.status_code == 422, spelling
+        error = parse(await response.get_data(as_text=True)).select_one("#email-error")
+        assert error is not None and "already" in error.get_text()
+    assert await User.all().count() == 1
+    for spelling in (NFC, NFD, PUNYCODE):
+        assert await log_in(app.test_client(), spelling) == 303, spelling
+
+
+async def test_add_contact_finds_the_account_by_its_xn_domain(app: Quart, alice: Person) -> None:
+    await sign_up(app.test_client(), "Jürgen", NFD)
+    conversation = conversation_of(await alice.add_contact(PUNYCODE))
+    page = await alice.page(f"/c/{conversation}")
+    assert "Jürgen" in page.select_one("nav[aria-label=Conversations]").get_text()
