@@ -409,3 +409,15 @@ async def test_list_preview_shows_markup_as_text(alice: Person, bob: Person) -> 
     entry = entry_link(await bob.page("/"), conversation)
     assert XSS in entry.get_text()
     assert entry.select("script, img, b, [onerror]") == []
+
+
+async def test_search_lists_only_conversations_with_a_matching_name(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    with_bob = await start_chat(alice, bob)
+    with_carol = await start_chat(alice, carol)
+    found = await alice.page("/?q=CAR")
+    assert entry_link(found, with_carol) is not None
+    assert entry_link(found, with_bob) is None
+    nothing = (await alice.page("/?q=zed")).select_one("nav[aria-label=Conversations]")
+    assert nothing.get_text(strip=True) == "No conversation matches “zed”."
