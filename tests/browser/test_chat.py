@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from playwright.async_api import Locator, Page, Route, expect
@@ -244,3 +245,63 @@ async def test_without_javascript_log_in_open_a_conversation_and_send(
 
     await bob.page.goto(conversation)
     await expect(messages(bob.page)).to_have_text(texts("Sent with JavaScript off"))
+
+
+async def test_a_send_that_fails_shows_why_and_retry_stores_it_once(open_page: OpenPage) -> None:
+    """The first try never reaches the server, the second is refused; each bubble says why.
+    Retry sends the same message again (its client_id too) and it arrives once."""
+    alice, bob = await sign_up_together((await open_page(), "Alice"), (await open_page(), "Bob"))
+    conversation = await alice.add_contact(bob)
+    await bob.page.goto(conversation)
+
+    sent: list[str] = []
+    retry_free = asyncio.Event()
+    refusal = "You're sending messages too fast. Wait a few seconds."
+
+    async def flaky_uplink(route: Route) -> None:
+        sent.append(route.request.post_data or "")
+        if len(sent) == 1:
+            await route.abort("internetdisconnected")
+        elif len(sent) == 2:
+            await route.fulfill(status=429, body=refusal, content_type="text/plain")
+        else:
+            await retry_free.wait()
+            await route.continue_()
+
+    await alice.page.route("**/c/*/messages", flaky_uplink)
+    await alice.send("Lost on the way")
+    lost = message(alice.page, "Lost on the way")
+    await expect(lost).to_contain_text("Not sent: no connection.")
+    await alice.send("Refused")
+    await expect(message(alice.page, "Refused")).to_contain_text(refusal)
+
+    try:
+        await lost.get_by_role("button", name="Retry").click()
+        await expect(lost.get_by_role("img", name="Sending")).to_have_count(1)
+    finally:
+        retry_free.set()
+    await expect(lost.get_by_role("img", name=STORED)).to_have_count(1)
+    await expect(lost.get_by_role("button", name="Retry")).to_have_count(0)
+    assert parse_qs(sent[2])["client_id"] == parse_qs(sent[0])["client_id"]
+    await expect(messages(bob.page)).to_have_text(texts("Lost on the way"))
+    await expect(messages(alice.page)).to_have_text(texts("Lost on the way", "Refused"))
+
+
+async def test_reading_turns_the_ticks_to_read_and_typing_shows_then_fades(
+    open_page: OpenPage,
+) -> None:
+    alice, bob = await sign_up_together((await open_page(), "Alice"), (await open_page(), "Bob"))
+    conversation = await alice.add_contact(bob)
+    await bob.page.goto(conversation)
+    await bob.page.get_by_role("button", name="Accept").click()
+    await expect(bob.page.get_by_role("button", name="Accept")).to_have_count(0)
+
+    # Alice's open tab reports reading it; the tick reaching Bob's tab shows his socket is live.
+    await bob.send("Hi Alice")
+    await expect(message(alice.page, "Hi Alice")).to_have_count(1)
+    await expect(message(bob.page, "Hi Alice").get_by_role("img", name="Read")).to_have_count(1)
+
+    await alice.page.get_by_label("Message").press_sequentially("Hel")
+    typing = bob.page.get_by_text("Alice is typing…")
+    await expect(typing).to_be_visible()
+    await expect(typing).to_be_hidden()  # about 5 s after her last notice

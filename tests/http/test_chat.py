@@ -282,6 +282,24 @@ async def test_sending_too_fast_gets_429(alice: Person, bob: Person) -> None:
 
 # --- what the thread shows -------------------------------------------------------------------
 
+
+async def test_the_pending_bubble_template_is_the_message_partial_without_an_id(
+    alice: Person, bob: Person
+) -> None:
+    """The page's script shows a message at once by copying this; only the text is filled in."""
+    conversation = await start_chat(alice, bob)
+    await alice.say(conversation, "stored")
+    page = await alice.page(f"/c/{conversation}")
+    stored = page.select_one("[role=log] article")
+    pending = page.select_one("template#pending-message").find("article")  # select skips <template>
+    assert pending is not None and pending["class"] == ["bubble", "mine", "pending"]
+    assert not pending.has_attr("id") and not pending.has_attr("data-id")
+    assert pending.find("p")["class"] == stored.select_one("p")["class"]
+    assert article_text(pending) == ""
+    status = pending.find("footer").find_all(role="img")
+    assert [span["aria-label"] for span in status] == ["Sending"]
+
+
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)"> & </article><b>bold</b>'
 
 
@@ -391,3 +409,15 @@ async def test_list_preview_shows_markup_as_text(alice: Person, bob: Person) -> 
     entry = entry_link(await bob.page("/"), conversation)
     assert XSS in entry.get_text()
     assert entry.select("script, img, b, [onerror]") == []
+
+
+async def test_search_lists_only_conversations_with_a_matching_name(
+    alice: Person, bob: Person, carol: Person
+) -> None:
+    with_bob = await start_chat(alice, bob)
+    with_carol = await start_chat(alice, carol)
+    found = await alice.page("/?q=CAR")
+    assert entry_link(found, with_carol) is not None
+    assert entry_link(found, with_bob) is None
+    nothing = (await alice.page("/?q=zed")).select_one("nav[aria-label=Conversations]")
+    assert nothing.get_text(strip=True) == "No conversation matches “zed”."

@@ -1,0 +1,107 @@
+// The composer: Enter sends, Shift+Enter breaks the line, the box grows with its text. A message
+// shows at once as a pending bubble (a copy of the page's <template id="pending-message">) and
+// htmx posts it; the form's hx-sync="this:queue all" sends one at a time, in the order written.
+// The stored <article> that answers replaces the bubble; a refusal or a lost connection shows
+// why, with Retry (the same client_id, so the server stores the message once).
+(function () {
+  "use strict";
+
+  const form = document.querySelector("form.composer");
+  if (!form) return;
+  const box = form.elements.body;
+  const send = form.querySelector(".send");
+  const MAX_HEIGHT_PX = 160;
+
+  function newClientId() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // secure contexts only
+    const random = () => crypto.getRandomValues(new Uint8Array(1))[0];
+    return "10000000-1000-4000-8000-100000000000"
+      .replace(/[018]/g, (c) => (c ^ (random() & (15 >> (c / 4)))).toString(16));
+  }
+
+  function fitHeight() {
+    box.style.height = "auto";
+    box.style.height = `${Math.min(box.scrollHeight, MAX_HEIGHT_PX)}px`;
+  }
+
+  function pendingBubble(text, clientId) {
+    const bubble = document.getElementById("pending-message").content.firstElementChild.cloneNode(true);
+    bubble.dataset.clientId = clientId;
+    bubble.querySelector(".body").textContent = text;
+    return bubble;
+  }
+
+  // htmx posts from the box, so its form's fields, CSRF header and hx-sync apply; `values`
+  // replaces the box's current text with the bubble's. (From the form itself htmx would check
+  // `required` against the box, emptied by then.) The outcome is handled on htmx:afterRequest.
+  function post(bubble) {
+    htmx.ajax("POST", form.getAttribute("action"), {
+      source: box,
+      values: { body: bubble.querySelector(".body").textContent, client_id: bubble.dataset.clientId },
+      swap: "none",
+    }).catch(() => {});
+  }
+
+  function failureText(xhr) {
+    if (xhr.status === 0) return "Not sent: no connection.";
+    const text = xhr.responseText.trim();
+    return text && text.length < 200 && !text.startsWith("<") ? text : "Not sent.";
+  }
+
+  function markFailed(bubble, reason) {
+    bubble.classList.add("failed");
+    const note = document.createElement("span");
+    note.className = "failure";
+    note.textContent = reason;
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "small";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", () => {
+      const again = pendingBubble(bubble.querySelector(".body").textContent, bubble.dataset.clientId);
+      bubble.replaceWith(again);
+      post(again);
+    });
+    bubble.querySelector(".meta").replaceChildren(note, retry);
+  }
+
+  form.addEventListener("htmx:afterRequest", (event) => {
+    const { xhr, requestConfig } = event.detail;
+    if (xhr.status >= 200 && xhr.status < 300) {
+      const answer = document.createElement("template");
+      answer.innerHTML = xhr.responseText;
+      ChatIn.place(ChatIn.thread(), answer.content);
+      return;
+    }
+    const clientId = requestConfig.parameters.client_id;
+    const bubble = document.querySelector(`.pending[data-client-id="${clientId}"]`);
+    if (bubble) markFailed(bubble, failureText(xhr));
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!box.value.trim()) return;
+    const bubble = pendingBubble(box.value, form.elements.client_id.value);
+    ChatIn.thread().append(bubble);
+    ChatIn.scrollToBottom(ChatIn.thread());
+    box.value = "";
+    fitHeight();
+    send.disabled = true;
+    form.elements.client_id.value = newClientId();
+    box.focus();
+    post(bubble);
+  });
+
+  box.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    if (box.value.trim()) form.requestSubmit();
+  });
+
+  box.addEventListener("input", () => {
+    fitHeight();
+    send.disabled = !box.value.trim();
+  });
+
+  send.disabled = true;
+})();

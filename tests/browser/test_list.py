@@ -1,0 +1,48 @@
+"""The conversation list in the browser: searching as you type, and the unread total in the
+tab's title."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import OpenPage, sign_up_together
+
+pytestmark = pytest.mark.browser
+
+
+def names(*people: str) -> list[re.Pattern[str]]:
+    """What `to_have_text` expects of the list's links: these people, in this order, no more."""
+    return [re.compile(rf"\b{person}\b") for person in people]
+
+
+async def test_search_shows_matches_as_you_type_and_the_title_counts_every_unread(
+    open_page: OpenPage,
+) -> None:
+    alice, bob, carol = await sign_up_together(
+        (await open_page(), "Alice"), (await open_page(), "Bob"), (await open_page(), "Carol")
+    )
+    await alice.add_contact(bob)
+    await alice.send("Hi Bob")
+    await carol.add_contact(bob)
+    await carol.send("Hey Bob")
+    entries = bob.page.get_by_role("navigation", name="Conversations").get_by_role("link")
+    await expect(entries).to_have_text(names("Carol", "Alice"))
+    await expect(bob.page).to_have_title("(2) ChatIn")
+
+    search = bob.page.get_by_role("searchbox", name="Search conversations")
+    await search.press_sequentially("car")
+    await expect(entries).to_have_text(names("Carol"))
+
+    # A message in a conversation the search hides: still hidden, yet counted in the title.
+    await alice.send("Still there?")
+    await expect(bob.page).to_have_title("(3) ChatIn")
+    await expect(entries).to_have_text(names("Carol"))
+
+    await search.fill("zed")
+    await expect(bob.page.get_by_text("No conversation matches “zed”.")).to_be_visible()
+    await search.fill("")
+    await expect(entries).to_have_text(names("Alice", "Carol"))
+    await expect(bob.page).to_have_title("(3) ChatIn")
