@@ -13,14 +13,15 @@ from pathlib import Path
 
 from chatin import db
 from chatin.config import ConfigError, Settings
-from chatin.ops import backup, restore
+from chatin.ops import backup, doctor, restore
 from chatin.ops.postgres import OpsError, Progress
 
-COMMANDS = ("backup", "restore")
+COMMANDS = ("backup", "restore", "doctor")
 INTERRUPTED_EXIT = 130  # as a shell reports a process ended by Ctrl-C
 UNDONE = {
     "backup": "no backup file was written",
     "restore": "the previous data is as it was",
+    "doctor": "checks left unfinished",
 }
 
 
@@ -34,10 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     putting_back.add_argument(
         "--force", action="store_true", help="replace existing data (kept aside until done)"
     )
+    commands.add_parser("doctor", help="check the database, migrations, key, disk and workers")
     return parser
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "doctor":
+        return 0 if doctor.run(settings, lambda line: print(line, flush=True)) else 1
     if args.command == "backup":
         print(backup.run(settings, args.path, Progress()).report(), flush=True)
     else:

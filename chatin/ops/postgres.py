@@ -198,7 +198,10 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
 
 
 def counted(numbers: Mapping[str, int]) -> str:
-    return ", ".join(f"{numbers[name]:,} {name}" for name in COUNTED)
+    return ", ".join(
+        f"{numbers[name]:,} {name.removesuffix('s') if numbers[name] == 1 else name}"
+        for name in COUNTED
+    )
 
 
 async def applied_migrations(conn: asyncpg.Connection) -> list[str]:
@@ -263,7 +266,11 @@ class Progress:
 
     def _show(self, force: bool) -> None:
         now = time.monotonic()
-        if not self.on or (not force and now - self._shown_at < PROGRESS_EVERY_SECONDS):
+        if (
+            not self.on
+            or not self.label
+            or (not force and now - self._shown_at < PROGRESS_EVERY_SECONDS)
+        ):
             return
         self._shown_at = now
         of = f" of {self.total}" if self.total else ""
