@@ -3,6 +3,7 @@ and session, made while people chat; refusals that change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import signal
@@ -196,24 +197,29 @@ async def test_truncated_damaged_or_foreign_file_is_refused_and_changes_nothing(
     made: Made, scratch: Path
 ) -> None:
     data = made.backup.read_bytes()
-    dump_at = data.index(b"PGDMP")
+    flip = data.index(b"PGDMP") + 2000  # a byte inside the dump
     bad = {
-        "truncated": data[: len(data) // 2],
-        "cut after the dump": data[: len(data) - 2048],
-        "damaged": data[: dump_at + 2000]
-        + bytes([data[dump_at + 2000] ^ 1])
-        + data[dump_at + 2001 :],
-        "foreign": b"just some text\n" * 100,
+        "truncated": (data[: len(data) // 2], "is not a ChatIn backup, or it is truncated"),
+        "cut short": (data[:-2048], "is not a ChatIn backup, or it is truncated"),
+        "damaged": (
+            data[:flip] + bytes([data[flip] ^ 1]) + data[flip + 1 :],
+            "is damaged: its database dump fails its checksum",
+        ),
+        "foreign": (b"just some text\n" * 100, "is not a ChatIn backup"),
     }
     before = _tree(made.folder)
-    for name, content in bad.items():
+    attempts = []
+    for name, (content, _) in bad.items():
         path = scratch / f"{name}.backup"
         path.write_bytes(content)
-        for target in (made.folder, scratch / "never-made"):
-            finished = await command(target, "restore", "--force", str(path))
-            assert finished.code == 1, name
-            assert str(path) in finished.stderr and "Traceback" not in finished.stderr, name
-            assert ("not a ChatIn backup" in finished.stderr) or ("damaged" in finished.stderr)
+        attempts.append(command(made.folder, "restore", "--force", str(path)))
+    attempts.append(command(scratch / "never-made", "restore", str(scratch / "truncated.backup")))
+    *refusals, into_nothing = await asyncio.gather(*attempts)
+    for (name, (_, explanation)), finished in zip(bad.items(), refusals, strict=True):
+        assert finished.code == 1, name
+        assert f"{scratch / name}.backup {explanation}" in finished.stderr, finished.stderr
+        assert "Traceback" not in finished.stderr
+    assert into_nothing.code == 1
     assert _tree(made.folder) == before
     assert not (scratch / "never-made").exists()
 

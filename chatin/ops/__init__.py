@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args, Settings.from_env())
-    except (OpsError, ConfigError, db.DatabaseUnavailable) as error:
+    except (OpsError, ConfigError, db.DatabaseUnavailable, OSError) as error:
         print(f"chatin {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

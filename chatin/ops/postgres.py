@@ -88,11 +88,11 @@ def _probe(path: Path) -> Tool | None:
 
 
 def client_env(database_url: str) -> dict[str, str]:
-    """libpq's environment for a URL: the password stays out of the command line, where
-    any local user could read it."""
+    """libpq's environment for a URL (other PG* settings, such as PGSSLMODE, pass through as
+    they do to the app): the password stays out of the command line, where any local user
+    could read it."""
     args = db.connect_args(database_url)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env |= {
+    env = dict(os.environ) | {
         "PGHOST": args["host"],
         "PGPORT": str(args["port"]),
         "PGUSER": args["user"],
@@ -227,7 +227,8 @@ async def collect_log(
         if shown is None:
             kept.append(line)
         else:
-            progress.step(f"{shown} {line.rsplit(' ', 1)[-1].strip(chr(34))}")
+            table = line.rsplit(" ", 1)[-1].strip('"')
+            progress.step(f"{shown} {table}")
     return kept
 
 

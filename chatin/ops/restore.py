@@ -98,7 +98,8 @@ async def _restore(
     contents = await _run_pg_restore(pg_restore, backup, ["--list"], dict(os.environ), progress)
     progress.total = sum(" TABLE DATA " in line for line in contents.splitlines())
     async with database(settings, share=False) as url:
-        target = f"the database {where(url)}" if settings.database_url else str(settings.data_dir)
+        external = settings.database_url is not None
+        target = f"the database {where(url)}" if external else f"the folder {settings.data_dir}"
         conn = await db.connect(url)
         try:
             replaced = await _check_target(conn, backup, target, force)
