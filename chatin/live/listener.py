@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from typing import Any
 
 import asyncpg
 
 from chatin import db
 from chatin.auth import SessionCache
-from chatin.events import CHANNEL, Event
+from chatin.events import CHANNEL, Event, Kind, notify_sql
 from chatin.live.hub import RESTART_CODE, Hub
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
+# The application_name of every worker's LISTEN connection: `doctor` counts the workers by it.
+LISTENER_NAME = "chatin listener"
+_ANSWER_FIELDS = "'to', json_build_array(), 'check', $1::bigint, 'worker', $2::int"
+_ANSWER_SQL = f"SELECT {notify_sql(Kind.ANSWER, _ANSWER_FIELDS)}"
 
 
 class Listener:
@@ -31,6 +37,7 @@ class Listener:
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._answers: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def start(cls, database_url: str, hub: Hub, sessions: SessionCache) -> Listener:
@@ -40,25 +47,44 @@ class Listener:
         return listener
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [self._task, *self._answers]:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
 
     async def _connect(self) -> None:
         conn = await db.connect(self._database_url)
+        name = f"{LISTENER_NAME} {socket.gethostname()}:{os.getpid()}"
+        await conn.execute("SELECT set_config('application_name', $1, false)", name[:63])
         conn.add_termination_listener(lambda _: self._lost.set())
         await conn.add_listener(CHANNEL, self._on_notify)
         self._conn = conn
         self._lost.clear()
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, conn: Any, _pid: int, _channel: str, payload: str) -> None:
         event = Event.parse(payload)
         if event is None:
             return
+        if event.kind is Kind.CHECK:
+            self._answer(event.check, conn.get_server_pid())
+            return
         self._sessions.forget(event)
         self._hub.deliver(event)
+
+    def _answer(self, check: int | None, worker: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._reply(check, worker))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _reply(self, check: int | None, worker: int) -> None:
+        """Answer a doctor's check through the pool, as a message goes out: a worker whose
+        loop or pool is stuck stays silent, which is what the check is for."""
+        try:
+            await db.execute(_ANSWER_SQL, check, worker)
+        except Exception:
+            log.warning("could not answer a doctor's check", exc_info=True)
 
     async def _keep_alive(self) -> None:
         while True:

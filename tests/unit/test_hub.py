@@ -230,6 +230,8 @@ PAYLOADS: dict[Kind, dict[str, Any]] = {
     Kind.PRESENCE: {"user": 2},
     Kind.PROFILE: {"user": 2},
     Kind.LOGOUT: {"session": 10},
+    Kind.CHECK: {"check": 2**52 - 1},
+    Kind.ANSWER: {"check": 2**52 - 1, "worker": 4321},
 }
 
 
