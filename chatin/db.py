@@ -29,6 +29,9 @@ MIGRATIONS_TABLE = "tortoise_migrations"
 MIGRATION_LOCK_KEY = 7_236_930_112
 CONNECT_TIMEOUT_SECONDS = 10
 PING_TIMEOUT_SECONDS = 3
+# The largest values of PostgreSQL's `int` and `bigint`: a larger id can't be in the table.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
 
 
 class DatabaseUnavailable(Exception):
