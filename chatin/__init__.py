@@ -12,9 +12,12 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from quart import Quart, Response, g, render_template, request
+from hypercorn.middleware import ProxyFixMiddleware
+from hypercorn.typing import ASGIFramework, Scope
+from quart import Quart, Response, g, has_request_context, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from chatin import db
@@ -34,12 +37,13 @@ from chatin.live.listener import Listener
 from chatin.models import NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
-from chatin.views import accounts, chat, health
+from chatin.views import DatabaseId, accounts, chat, health
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
+SOCKET_SCHEMES = {"http": "ws", "https": "wss"}
 FULL_COLLECTION_EVERY = 100  # middle-generation passes (CPython's default: 10)
 
 CONTENT_SECURITY_POLICY = (
@@ -76,11 +80,38 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
     app.before_request(check_csrf)
     app.after_request(_security_headers)
+    app.url_map.converters["dbid"] = DatabaseId  # before the routes that use it
     for module in (accounts, chat, health, socket):
         app.register_blueprint(module.blueprint)
     _register_error_pages(app)
     _register_lifecycle(app, settings)
+    _trust_proxies(app, settings.trusted_proxies)
     return app
+
+
+def _trust_proxies(app: Quart, hops: int) -> None:
+    """Behind `hops` reverse proxies, the client's address, scheme and host are the ones the
+    last `hops` entries of X-Forwarded-For, -Proto and -Host name, for requests and sockets
+    alike: throttles count each client, cookies are Secure over https, and the socket's
+    Origin is compared with the public origin. With none, those headers are ignored, so a
+    client can't forge them to dodge a throttle or pass a foreign Origin."""
+    if hops:
+        inner = _SocketSchemes(app.asgi_app)
+        app.asgi_app = ProxyFixMiddleware(inner, mode="legacy", trusted_hops=hops)
+
+
+class _SocketSchemes:
+    """Hypercorn's ProxyFixMiddleware copies X-Forwarded-Proto (`https`) into socket scopes
+    too, where ASGI says `wss`; werkzeug would then route the socket as a plain request (a
+    400). This puts the socket's own scheme back."""
+
+    def __init__(self, app: ASGIFramework) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "websocket":
+            scope["scheme"] = SOCKET_SCHEMES.get(scope["scheme"], scope["scheme"])
+        await self.app(scope, receive, send)
 
 
 def _register_lifecycle(app: Quart, settings: Settings) -> None:
@@ -156,7 +187,8 @@ def _register_error_pages(app: Quart) -> None:
     async def http_error(error: HTTPException) -> tuple[str, int] | Response:
         if error.code == 404:
             return await render_template("pages/not_found.html"), 404
-        if request.headers.get("HX-Request") == "true":
+        # A socket's refused handshake has no request (and no page); htmx shows the text.
+        if not has_request_context() or request.headers.get("HX-Request") == "true":
             return Response(error.description or "", status=error.code or 500)
         page = await render_template("pages/error.html", code=error.code, message=error.description)
         return page, error.code or 500

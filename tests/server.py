@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,20 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "ChatIn serving on http://"
 START_TIMEOUT_SECONDS = 60
+
+
+@contextmanager
+def reachable_folder(prefix: str = "chatin-test-") -> Iterator[Path]:
+    """A temporary folder for data folders, removed afterwards, that the embedded
+    PostgreSQL's system user may pass through (search, not list).
+
+    Run as root, PostgreSQL runs as that user, and ChatIn refuses a data folder it can't
+    reach rather than open up the folders above it; pytest's temporary folders and
+    `tempfile`'s are private to root (0700).
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        os.chmod(folder, 0o711)
+        yield Path(folder)
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from chatin import db
+from chatin import db, postgres
 from tests.conftest import parse
 from tests.operating import (
     Browser,
@@ -227,7 +227,7 @@ async def test_truncated_damaged_or_foreign_file_is_refused_and_changes_nothing(
 async def test_ctrl_c_during_a_backup_leaves_no_file(made: Made, scratch: Path) -> None:
     folder = scratch / "interrupted"
     folder.mkdir()
-    async with db.embedded_async(made.folder), connected(made.folder) as holder:
+    async with postgres.embedded_async(made.folder), connected(made.folder) as holder:
         making = await start_command(made.folder, "backup", str(folder / "chat.backup"))
         async with pg_dump_held(holder):
             dumping = [
@@ -245,7 +245,7 @@ async def test_ctrl_c_during_a_backup_leaves_no_file(made: Made, scratch: Path) 
 
 async def test_backup_of_a_stopped_app_is_migrated_when_restored(made: Made, scratch: Path) -> None:
     old = _copy(made.folder, scratch / "old")
-    async with db.embedded_async(old), connected(old) as conn:
+    async with postgres.embedded_async(old), connected(old) as conn:
         await conn.execute(f"DROP INDEX {await _author_time_index(conn)}")
         await conn.execute(f"DELETE FROM {db.MIGRATIONS_TABLE} WHERE name = $1", LAST_MIGRATION)
     backup = scratch / "old.backup"
@@ -258,7 +258,7 @@ async def test_backup_of_a_stopped_app_is_migrated_when_restored(made: Made, scr
     finished = await command(restored, "restore", str(backup))
     assert finished.code == 0, finished.stderr
     assert f"migrated: {LAST_MIGRATION}" in finished.stdout
-    async with db.embedded_async(restored), connected(restored) as conn:
+    async with postgres.embedded_async(restored), connected(restored) as conn:
         applied = await conn.fetchval(
             f"SELECT array_agg(name ORDER BY id) FROM {db.MIGRATIONS_TABLE}"
         )

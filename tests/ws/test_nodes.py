@@ -27,12 +27,12 @@ from bs4 import BeautifulSoup, Tag
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from chatin import db
+from chatin import postgres
 from chatin.live.socket import QUEUE_SIZE
 from chatin.transport import WRITE_TIMEOUT_SECONDS
 from tests.chatting import WAIT, articles, hello_of, message_id
 from tests.conftest import parse
-from tests.server import Server
+from tests.server import Server, reachable_folder
 from tests.ws.test_workers import (
     Browser,
     articles_until,
@@ -75,15 +75,13 @@ async def node(data_dir: Path, database_url: str) -> AsyncIterator[Server]:
 
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[Path]:
-    # Not under pytest's tmp folder: a pytest run starting meanwhile makes that private
-    # again, and the embedded PostgreSQL (its own system user) could no longer reach it.
-    with tempfile.TemporaryDirectory(prefix="chatin-nodes-") as folder:
-        yield Path(folder)
+    with reachable_folder("chatin-nodes-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
 async def shared_database(workspace: Path) -> AsyncIterator[str]:
-    async with db.embedded_async(workspace / "database") as url:
+    async with postgres.embedded_async(workspace / "database") as url:
         yield url
 
 
