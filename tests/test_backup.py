@@ -10,7 +10,6 @@ import signal
 import stat
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from tests.operating import (
     start_command,
     stored,
 )
-from tests.server import postgres_processes
+from tests.server import postgres_processes, reachable_folder
 
 SEEDED = 2_000
 SENT_BEFORE = 5
@@ -59,8 +58,8 @@ class Made:
 def scratch() -> Iterator[Path]:
     # Not under pytest's tmp folder: a pytest run starting meanwhile makes that private
     # again, and the embedded PostgreSQL (its own system user) could no longer reach it.
-    with tempfile.TemporaryDirectory(prefix="chatin-ops-") as folder:
-        yield Path(folder)
+    with reachable_folder("chatin-ops-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")

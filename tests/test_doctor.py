@@ -4,8 +4,6 @@ and a stopped database."""
 
 from __future__ import annotations
 
-import signal
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from chatin import db
 from chatin.ops.postgres import postmaster_pid
 from tests.operating import Finished, command, connected, serving
-from tests.server import Server, postgres_processes
+from tests.server import Server, postgres_processes, reachable_folder
 
 CHECKS = ["database", "migrations", "workers", "secret key", "free space", "leftover postgres"]
 
@@ -35,8 +33,8 @@ def lines(finished: Finished) -> dict[str, str]:
 def scratch() -> Iterator[Path]:
     # Not under pytest's tmp folder: a pytest run starting meanwhile makes that private
     # again, and the embedded PostgreSQL (its own system user) could no longer reach it.
-    with tempfile.TemporaryDirectory(prefix="chatin-doctor-") as folder:
-        yield Path(folder)
+    with reachable_folder("chatin-doctor-") as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +98,15 @@ async def test_doctor_reports_a_postgres_left_without_its_app_then_a_stopped_dat
     server: Server,
 ) -> None:
     folder = server.data_dir
-    workers = psutil.Process(server.process.pid).children()
-    server.process.send_signal(signal.SIGKILL)
+    # Launcher, workers and the watchdog killed at once, so nothing stops the postmaster.
+    launcher = psutil.Process(server.process.pid)
+    tree = [launcher, *launcher.children(recursive=True)]
+    for process in tree:
+        process.suspend()
+    for process in tree:
+        process.kill()
     server.process.wait(10)
-    psutil.wait_procs(workers, timeout=10)
+    psutil.wait_procs(tree, timeout=10)
     leftover = postmaster_pid(folder)
     assert leftover is not None
 

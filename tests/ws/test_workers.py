@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chatin import db
 from tests.chatting import WAIT, articles, hello_of
 from tests.conftest import parse, unique_email
-from tests.server import Server, running_server
+from tests.server import Server, reachable_folder, running_server
 
 SOCKETS_EACH = 4
 MAX_SOCKETS_EACH = 24
@@ -130,8 +129,8 @@ async def close_code(ws: ClientConnection) -> int | None:
 async def server() -> AsyncIterator[Server]:
     # Not under pytest's tmp folder: a pytest run starting meanwhile makes that private
     # again, and the embedded PostgreSQL (its own system user) could no longer reach it.
-    with tempfile.TemporaryDirectory(prefix="chatin-workers-") as data_dir:
-        async with server_with_workers(Path(data_dir), workers=2) as started:
+    with reachable_folder("chatin-workers-") as data_dir:
+        async with server_with_workers(data_dir, workers=2) as started:
             yield started
 
 
