@@ -14,7 +14,7 @@ from chatin.auth import current_session_id, current_viewer, socket_origin_allowe
 from chatin.live import frames
 from chatin.live.frames import Push
 from chatin.live.hub import Hub
-from chatin.models import PAGE_SIZE, Conversation, Message, User, entries_of_viewer
+from chatin.models import PAGE_SIZE, Conversation, Entry, Message, User, entries_of_viewer
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,7 @@ class TabSocket:
         ones are a "Load older messages" away, as on the page itself)."""
         entries = await entries_of_viewer(self.user_id)
         await websocket.send(frames.list_frame(self.viewer, entries))
+        self._received_everything(entries)
         if hello.conversation is None:
             return
         entry = next((e for e in entries if e.id == hello.conversation), None)
@@ -192,6 +193,14 @@ class TabSocket:
                 await websocket.send(frame)
         if shown:
             self._caught_up(conversation.id, shown)
+
+    def _received_everything(self, entries: list[Entry]) -> None:
+        """A tab that connects has received every message of the viewer's accepted
+        conversations up to now, whichever page it shows (the list shows the latest of
+        each): one batch statement moves all their delivered cursors (see DeliveryBatches)."""
+        for entry in entries:
+            if entry.is_accepted and entry.last_id is not None and entry.last_id > entry.delivered:
+                self._hub.deliveries.record(entry.id, self.user_id, entry.last_id)
 
     def _caught_up(self, conversation_id: int, shown: list[Message]) -> None:
         """Remember what the tab now shows; the others' messages among it were delivered."""
