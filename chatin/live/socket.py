@@ -10,7 +10,12 @@ from typing import Any
 
 from quart import Blueprint, current_app, websocket
 
-from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
+from chatin.auth import (
+    current_session_id,
+    current_viewer,
+    session_still_open,
+    socket_origin_allowed,
+)
 from chatin.live import frames
 from chatin.live.frames import Push
 from chatin.live.hub import Hub
@@ -224,6 +229,8 @@ async def socket() -> Any:
     tab = TabSocket(viewer, session_id, hub)
     hub.attach(tab)
     try:
+        if not await session_still_open():  # logged out while it was looked up
+            return "Log in first", 403
         await websocket.accept()
         await tab.serve()
     finally:
