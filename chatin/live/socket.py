@@ -59,6 +59,18 @@ class Hello:
             return None
         return cls(conversation, after)
 
+    @staticmethod
+    def looks_like_one(raw: str | bytes) -> bool:
+        """Whether a later message is another hello (it names a conversation or a cursor),
+        rather than something else the contract lets a tab send up, such as typing."""
+        if len(raw) > MAX_HELLO_BYTES:
+            return False
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and ("conversation" in data or "after" in data)
+
 
 def _id_or_none(value: object) -> int | None:
     """A non-negative id as JSON (7) or as the page's inputs send it ("41"); None when
@@ -105,13 +117,15 @@ class TabSocket:
 
     async def _receive_loop(self) -> None:
         """Read the tab's one hello. A hello costs a catch-up, so a malformed one or a
-        second one closes the socket (the page sends exactly one per open)."""
+        second one closes the socket (the page sends exactly one per open). Anything else
+        that comes up later is not read: the socket only pushes."""
         hello = Hello.parse(await websocket.receive())
         if hello is None:
             self._refuse("its hello was malformed")
             return
         self.offer(hello)
-        await websocket.receive()
+        while not Hello.looks_like_one(await websocket.receive()):
+            pass
         self._refuse("it said hello twice")
 
     def _refuse(self, why: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import pytest
 from quart.testing.connections import WebsocketDisconnectError
@@ -51,6 +52,9 @@ async def test_a_second_hello_closes_the_socket_and_resends_nothing(
     async with bob.socket() as tab:
         await tab.send(hello_of(page, url=path))
         assert await articles_until(tab, missed[-1]) == missed
+        await tab.send(json.dumps({"typing": True}))  # the contract lets typing come up too
+        live = await alice.say(conversation, "still open")
+        assert await articles_until(tab, live) == [live]
         await tab.send(hello_of(page, url=path))  # "after": "0" once more
         received, code = await frames_until_closed(tab)
     assert code == BAD_HELLO
