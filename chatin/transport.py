@@ -97,10 +97,10 @@ class LargeFramesDeflate(PerMessageDeflate):
         """The end of a frame: the message's last bytes (a few, from zlib's flush) count
         too; a new message starts from nothing."""
         tail = super().frame_inbound_complete(proto, fin)
+        if isinstance(tail, bytes):
+            tail = self._counted(tail)
         if fin:
             self._inflated = 0
-        if isinstance(tail, bytes):
-            return self._counted(tail)
         return tail
 
     def _counted(self, inflated: bytes) -> bytes | CloseReason:
