@@ -30,6 +30,7 @@ TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then cat
 BAD_HELLO_CODE = 4400  # a malformed or second hello; the ws extension does not reconnect
 CATCH_UP_LIMIT = 200
 MAX_HELLO_BYTES = 2_000
+HELLO_FIELDS = frozenset({"conversation", "after"})
 HELLO_WAIT_SECONDS = 3.0
 MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
 SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
@@ -69,7 +70,7 @@ class Hello:
             data = json.loads(raw)
         except ValueError:
             return False
-        return isinstance(data, dict) and ("conversation" in data or "after" in data)
+        return isinstance(data, dict) and not HELLO_FIELDS.isdisjoint(data)
 
 
 def _id_or_none(value: object) -> int | None:
