@@ -170,7 +170,7 @@ async def _conversation_pushes(event: Event, user_ids: list[int]) -> dict[int, P
 async def _ticks_held_back(entry: Entry) -> str:
     """Receipts stay hidden while a conversation is a request; once it is accepted, the
     viewer's messages show what already happened (the newest ones, like any receipt)."""
-    if not entry.is_accepted:
+    if not entry.is_accepted or not entry.peer_delivered:
         return ""
     ids = await own_messages_between(entry.id, entry.viewer_id, 0, entry.peer_delivered)
     return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
