@@ -99,17 +99,31 @@ class SessionCache:
 
     Every request and socket open asks; a hit saves the cookie's signature check and a
     query. Ending a session or renaming a user is announced to every worker, which forgets
-    at once (see Listener); announcements are lost only with the LISTEN connection, and the
-    listener clears the cache when it reconnects. The lifetime bounds the rest (a session
-    past its 30 days) and lets the tabs of one person, reconnecting together, share a load.
+    at once (see Listener); announcements are lost only with the LISTEN connection, so while
+    it is down the cache is bypassed (every lookup goes to the database) and it starts
+    empty when the listener is back. The lifetime bounds the rest (a session past its 30
+    days) and lets the tabs of one person, reconnecting together, share a load.
     """
 
     def __init__(self, seconds: float = SESSION_CACHE_SECONDS) -> None:
         self._seconds = seconds
         self._by_cookie: dict[str, KnownSession] = {}
         self.epoch = 0  # moves on every forget: a lookup that overlapped one isn't kept
+        self.bypassed = False
+
+    def bypass(self) -> None:
+        """Announcements may be lost from now on: serve and keep nothing."""
+        self.bypassed = True
+        self.clear()
+
+    def resume(self) -> None:
+        """Announcements arrive again; what they missed meanwhile was never kept."""
+        self.clear()
+        self.bypassed = False
 
     def get(self, cookie: str) -> KnownSession | None:
+        if self.bypassed:
+            return None
         known = self._by_cookie.get(cookie)
         if known is not None and known.until < time.monotonic():
             del self._by_cookie[cookie]
@@ -119,7 +133,7 @@ class SessionCache:
     def put(self, cookie: str, epoch: int, viewer: User, session_id: int, token: str) -> None:
         """Keep a session loaded from the database, unless something was forgotten since
         the lookup began (`epoch`): the row it read may have been deleted meanwhile."""
-        if epoch != self.epoch:
+        if epoch != self.epoch or self.bypassed:
             return
         if len(self._by_cookie) >= SESSION_CACHE_SIZE:
             del self._by_cookie[next(iter(self._by_cookie))]  # the oldest
@@ -168,18 +182,28 @@ async def current_viewer() -> User | None:
     if cookie is None:
         return None
     cache = _session_cache()
+    g.session_epoch = cache.epoch
     known = cache.get(cookie)
     if known is None:
-        epoch = cache.epoch
         g.auth_token = current_user.auth_id
         found = await AuthSession.viewer(g.auth_token) if g.auth_token else None
         if found is None:
             return None
-        cache.put(cookie, epoch, *found, g.auth_token)
+        cache.put(cookie, g.session_epoch, *found, g.auth_token)
         g.viewer, g.session_id = found
     else:
         g.viewer, g.session_id, g.auth_token = known.viewer, known.session_id, known.token
     return g.viewer
+
+
+async def session_still_open() -> bool:
+    """Whether the session current_viewer() found is still open. For a socket, asked once
+    it is in the hub: a log-out announced while its session was being looked up found no
+    socket to close. Only when something was forgotten since (the cache's epoch moved) is
+    the session read again, so an ordinary socket open costs no query."""
+    if _session_cache().epoch == g.session_epoch:
+        return True
+    return await AuthSession.viewer(g.auth_token) is not None
 
 
 async def required_viewer() -> User:

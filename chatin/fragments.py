@@ -13,7 +13,7 @@ from jinja2 import Environment
 from markupsafe import escape
 from quart import current_app
 
-from chatin.models import Entry, Message
+from chatin.models import Conversation, Entry, Message
 
 PARTIALS = "chatin.partials"
 CONVERSATION_LIST_ID = "conversation-list"
@@ -58,6 +58,11 @@ def append_to(target_id: str, html: str) -> str:
     return f'<div hx-swap-oob="beforeend:#{target_id}">{html}</div>'
 
 
+def fill(target_id: str, html: str) -> str:
+    """Replace what the target holds with html."""
+    return f'<div hx-swap-oob="innerHTML:#{target_id}">{html}</div>'
+
+
 def prepend_to(target_id: str, html: str) -> str:
     return f'<div hx-swap-oob="afterbegin:#{target_id}">{html}</div>'
 
@@ -74,6 +79,22 @@ def list_top(html: str) -> str:
 # One function per partial that is pushed or returned to htmx.
 def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
     return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
+
+
+def render_page_of_messages(
+    conversation: Conversation, messages: list[Message], has_older: bool, viewer: Any, entry: Entry
+) -> str:
+    """Messages as the conversation page shows them, after a "Load older messages" link
+    when there are older ones."""
+    return render_partial(
+        "partials/older_page.html",
+        conversation=conversation,
+        messages=messages,
+        has_older=has_older,
+        viewer=viewer,
+        entry=entry,
+        first_unread_id=None,
+    )
 
 
 def render_entry(entry: Entry, fresh: bool = False) -> str:

@@ -1,6 +1,7 @@
-"""How Hypercorn moves our bytes: which frames are compressed, and how long a peer that
-stops reading may hold a connection. Hypercorn 0.18 (pinned) has settings for neither, so
-both replace a name in one of its modules. `adjust_hypercorn()` runs once per process, when
+"""How Hypercorn moves our bytes: which frames are compressed, how far a compressed frame
+is inflated, how a refused frame is answered, and how long a peer that stops reading may
+hold a connection. Hypercorn 0.18 (pinned) has settings for none of these, so each
+replaces a name in one of its modules. `adjust_hypercorn()` runs once per process, when
 `chatin:app` is imported: that is what every worker of `python -m chatin` and of
 `hypercorn chatin:app` loads before it serves. It refuses to start on another Hypercorn,
 whose modules may no longer hold what it replaces.
@@ -10,32 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import zlib
+from collections.abc import Generator
 from importlib.metadata import version
 from typing import Any
 
 from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ws_stream
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import CloseConnection, Event
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import Opcode, RsvBits
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
 from chatin.config import ConfigError
 
 HYPERCORN_VERSION = "0.18.0"
 COMPRESS_FROM_BYTES = 4_096
+MAX_INFLATED_BYTES = 16_384  # hypercorn.toml's websocket_max_message_size (a test checks)
 WRITE_TIMEOUT_SECONDS = 10.0
 
 
 def adjust_hypercorn() -> None:
-    """Apply both changes, once; ConfigError if Hypercorn is not the version they fit."""
+    """Apply the changes, once; ConfigError if Hypercorn is not the version they fit."""
     installed = version("hypercorn")
     if installed != HYPERCORN_VERSION:
         raise ConfigError(
-            f"ChatIn adjusts Hypercorn {HYPERCORN_VERSION} (frame compression, stalled "
-            f"peers) but Hypercorn {installed} is installed: "
+            f"ChatIn adjusts Hypercorn {HYPERCORN_VERSION} (frame compression and size, "
+            f"stalled peers) but Hypercorn {installed} is installed: "
             "install the versions in requirements.txt"
         )
     compress_without_context_takeover()
+    ws_stream.Connection = AnsweringConnection
     hypercorn_run.TCPServer = WriteBoundedTCPServer
 
 
@@ -55,12 +62,52 @@ def compress_without_context_takeover() -> None:
 
 
 class LargeFramesDeflate(PerMessageDeflate):
-    """Compress a frame only from COMPRESS_FROM_BYTES up (the list, catch-up batches).
+    """Compress a frame only from COMPRESS_FROM_BYTES up (the list, catch-up batches), and
+    inflate a message only up to MAX_INFLATED_BYTES.
 
     Without context takeover every compressed frame builds a new zlib compressor, which
     costs more CPU (about 40 us here) than a push of a message or a tick saves on the
     wire. RFC 7692 lets each message say whether it is compressed (RSV1).
+
+    wsproto inflates a whole frame before Hypercorn checks the message's size: a 58 KB
+    frame became 60 MB in memory (the worker went from 59 to 235 MB) before it was
+    refused. Here inflation stops one byte past the limit and the socket closes with 1009.
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._inflated = 0  # bytes of the current message so far
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if not (self._inbound_compressed and self._inbound_is_compressible):
+            return data
+        assert self._decompressor is not None
+        room = MAX_INFLATED_BYTES - self._inflated
+        try:
+            inflated = self._decompressor.decompress(data, room + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        return self._counted(inflated)
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        """The end of a frame: the message's last bytes (a few, from zlib's flush) count
+        too; a new message starts from nothing."""
+        tail = super().frame_inbound_complete(proto, fin)
+        if isinstance(tail, bytes):
+            tail = self._counted(tail)
+        if fin:
+            self._inflated = 0
+        return tail
+
+    def _counted(self, inflated: bytes) -> bytes | CloseReason:
+        self._inflated += len(inflated)
+        if self._inflated > MAX_INFLATED_BYTES:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
 
     def frame_outbound(
         self, proto: Any, opcode: Opcode, rsv: RsvBits, data: bytes, fin: bool
@@ -69,6 +116,22 @@ class LargeFramesDeflate(PerMessageDeflate):
         if whole_message and len(data) < COMPRESS_FROM_BYTES:
             return rsv, data
         return super().frame_outbound(proto, opcode, rsv, data, fin)
+
+
+class AnsweringConnection(Connection):
+    """wsproto's connection, whose refusal of a frame reaches the peer as a close frame.
+
+    wsproto reports a frame it refuses (too large once inflated, bad UTF-8, a protocol
+    error) as a close with the reason's code but stays open, and Hypercorn answers only
+    a close the peer began: the peer saw the connection drop (1006). Treated as the
+    peer's close, it is answered with a close frame carrying the code (1009, 1007, 1002).
+    """
+
+    def events(self) -> Generator[Event, None, None]:
+        for event in super().events():
+            if isinstance(event, CloseConnection) and self.state is ConnectionState.OPEN:
+                self._state = ConnectionState.REMOTE_CLOSING
+            yield event
 
 
 class WriteBoundedTCPServer(TCPServer):

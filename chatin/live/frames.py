@@ -14,6 +14,7 @@ from chatin.fragments import (
     append_to,
     chat_id,
     entry_id,
+    fill,
     list_top,
     removal,
     render_chat_name,
@@ -22,6 +23,7 @@ from chatin.fragments import (
     render_list,
     render_message,
     render_own_name,
+    render_page_of_messages,
     render_presence,
     render_request_banner,
     render_status,
@@ -29,6 +31,7 @@ from chatin.fragments import (
     thread_id,
 )
 from chatin.models import (
+    Conversation,
     Entry,
     Message,
     User,
@@ -158,8 +161,19 @@ async def _conversation_pushes(event: Event, user_ids: list[int]) -> dict[int, P
                     "head",
                 )
             )
+            if event.change is Change.ACCEPTED:
+                frame += await _ticks_held_back(entry)
         pushes[user_id] = Push(frame)
     return pushes
+
+
+async def _ticks_held_back(entry: Entry) -> str:
+    """Receipts stay hidden while a conversation is a request; once it is accepted, the
+    viewer's messages show what already happened (the newest ones, like any receipt)."""
+    if not entry.is_accepted or not entry.peer_delivered:
+        return ""
+    ids = await own_messages_between(entry.id, entry.viewer_id, 0, entry.peer_delivered)
+    return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
 
 
 async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
@@ -208,3 +222,12 @@ def _catch_up_frame(conversation_id: int, articles: list[str], last: int) -> str
     return append_to(thread_id(conversation_id), "".join(articles)) + render_cursor(
         conversation_id, last
     )
+
+
+def thread_frame(
+    conversation: Conversation, messages: list[Message], has_older: bool, viewer: Any, entry: Entry
+) -> str:
+    """The conversation's newest page in place of the thread, for a tab that missed more
+    than a catch-up sends."""
+    page = render_page_of_messages(conversation, messages, has_older, viewer, entry)
+    return fill(thread_id(conversation.id), page) + render_cursor(conversation.id, messages[-1].id)

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 EVENT_BACKLOG = 10_000
 RESTART_CODE = 1012  # "service restart": the ws extension reconnects and catches up
 LOGGED_OUT_CODE = 4401
+TOO_MANY_TABS_CODE = 4429  # this tab was the oldest of too many; not reconnected
+MAX_TABS_PER_USER = 20  # per worker: each tab costs a queue, a sender and its pushes
 RENDER_RETRY_SECONDS = 1.0
 
 
@@ -45,7 +47,7 @@ class Hub:
     def __init__(self, app: Quart) -> None:
         self._app = app
         self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._tabs: dict[int, set[Tab]] = defaultdict(set)
+        self._tabs: dict[int, dict[Tab, None]] = defaultdict(dict)  # oldest first
         self._events: asyncio.Queue[Event] = asyncio.Queue(EVENT_BACKLOG)
         self.presence = PresenceClaims(self.worker)
         self.deliveries = DeliveryBatches()
@@ -65,9 +67,15 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def attach(self, tab: Tab) -> None:
-        """Count the tab in; a user's first tab here claims their presence."""
+        """Count the tab in; a user's first tab here claims their presence. Past
+        MAX_TABS_PER_USER, their oldest tab here is closed: a script opening sockets in a
+        loop would otherwise multiply every push to that user."""
         tabs = self._tabs[tab.user_id]
-        tabs.add(tab)
+        if len(tabs) >= MAX_TABS_PER_USER:
+            oldest = next(iter(tabs))
+            del tabs[oldest]
+            oldest.request_close(TOO_MANY_TABS_CODE)
+        tabs[tab] = None
         if len(tabs) == 1:
             self.presence.first_tab(tab.user_id)
 
@@ -75,7 +83,7 @@ class Hub:
         tabs = self._tabs.get(tab.user_id)
         if tabs is None:
             return
-        tabs.discard(tab)
+        tabs.pop(tab, None)
         if not tabs:
             del self._tabs[tab.user_id]
             self.presence.last_tab_closed(tab.user_id)

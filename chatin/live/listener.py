@@ -28,7 +28,8 @@ _ANSWER_SQL = f"SELECT {notify_sql(Kind.ANSWER, _ANSWER_FIELDS)}"
 class Listener:
     """Feeds the hub and the session cache; if the connection drops it reconnects with
     backoff, then asks every local tab to reconnect so it catches up on what was announced
-    meanwhile."""
+    meanwhile. While it is down, the session cache is bypassed: a log-out it misses must
+    not be served from the cache."""
 
     def __init__(self, database_url: str, hub: Hub, sessions: SessionCache) -> None:
         self._database_url = database_url
@@ -58,10 +59,14 @@ class Listener:
         conn = await db.connect(self._database_url)
         name = f"{LISTENER_NAME} {socket.gethostname()}:{os.getpid()}"
         await conn.execute("SELECT set_config('application_name', $1, false)", name[:63])
-        conn.add_termination_listener(lambda _: self._lost.set())
+        conn.add_termination_listener(self._on_lost)
         await conn.add_listener(CHANNEL, self._on_notify)
         self._conn = conn
         self._lost.clear()
+
+    def _on_lost(self, _conn: Any) -> None:
+        self._sessions.bypass()
+        self._lost.set()
 
     def _on_notify(self, conn: Any, _pid: int, _channel: str, payload: str) -> None:
         event = Event.parse(payload)
@@ -91,7 +96,7 @@ class Listener:
             await self._lost.wait()
             log.warning("lost the LISTEN connection; reconnecting")
             await self._reconnect()
-            self._sessions.clear()  # an ended session may have been announced meanwhile
+            self._sessions.resume()
             self._hub.close_all(RESTART_CODE)
 
     async def _reconnect(self) -> None:

@@ -10,11 +10,16 @@ from typing import Any
 
 from quart import Blueprint, current_app, websocket
 
-from chatin.auth import current_session_id, current_viewer, socket_origin_allowed
+from chatin.auth import (
+    current_session_id,
+    current_viewer,
+    session_still_open,
+    socket_origin_allowed,
+)
 from chatin.live import frames
 from chatin.live.frames import Push
 from chatin.live.hub import Hub
-from chatin.models import Conversation, User, entries_of_viewer
+from chatin.models import PAGE_SIZE, Conversation, Entry, Message, User, entries_of_viewer
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +27,10 @@ blueprint = Blueprint("live", __name__)
 
 QUEUE_SIZE = 256
 TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then catches up
-CATCH_UP_BATCH = 200
+BAD_HELLO_CODE = 4400  # a malformed or second hello; the ws extension does not reconnect
+CATCH_UP_LIMIT = 200
 MAX_HELLO_BYTES = 2_000
+HELLO_FIELDS = frozenset({"conversation", "after"})
 HELLO_WAIT_SECONDS = 3.0
 MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
 SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
@@ -38,18 +45,45 @@ class Hello:
 
     @classmethod
     def parse(cls, raw: str | bytes) -> Hello | None:
+        """What the page's ws-send element sends (`{"conversation": 7, "after": "41",
+        "HEADERS": …}`; the list page sends `"conversation": ""` and no cursor); None for
+        anything else."""
         if len(raw) > MAX_HELLO_BYTES:
             return None
         try:
             data = json.loads(raw)
-            raw_conversation = data.get("conversation")
-            conversation = int(raw_conversation) if raw_conversation not in (None, "") else None
-            after = int(data.get("after") or 0)
-        except (ValueError, TypeError, AttributeError):
+            conversation = _id_or_none(data.get("conversation"))
+            after = _id_or_none(data.get("after")) or 0
+        except (ValueError, AttributeError):  # not JSON, not an object, not an id
             return None
-        if not 0 <= after < MAX_ID or (conversation is not None and not 0 < conversation < MAX_ID):
+        if conversation == 0:
             return None
         return cls(conversation, after)
+
+    @staticmethod
+    def looks_like_one(raw: str | bytes) -> bool:
+        """Whether a later message is another hello (it names a conversation or a cursor),
+        rather than something else the contract lets a tab send up, such as typing."""
+        if len(raw) > MAX_HELLO_BYTES:
+            return False
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and not HELLO_FIELDS.isdisjoint(data)
+
+
+def _id_or_none(value: object) -> int | None:
+    """A non-negative id as JSON (7) or as the page's inputs send it ("41"); None when
+    missing or empty. ValueError for anything else: -5, 1.5, "٤", and Infinity, NaN or
+    1e400, which json reads as floats (int() of them raised OverflowError, uncaught)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if type(value) is not int or not 0 <= value < MAX_ID:
+        raise ValueError("not an id")
+    return value
 
 
 class TabSocket:
@@ -83,10 +117,21 @@ class TabSocket:
         await websocket.close(code)
 
     async def _receive_loop(self) -> None:
-        while True:
-            hello = Hello.parse(await websocket.receive())
-            if hello is not None:
-                self.offer(hello)
+        """Read the tab's one hello. A hello costs a catch-up, so a malformed one or a
+        second one closes the socket (the page sends exactly one per open). Anything else
+        that comes up later is not read: the socket only pushes."""
+        hello = Hello.parse(await websocket.receive())
+        if hello is None:
+            self._refuse("its hello was malformed")
+            return
+        self.offer(hello)
+        while not Hello.looks_like_one(await websocket.receive()):
+            pass
+        self._refuse("it said hello twice")
+
+    def _refuse(self, why: str) -> None:
+        log.warning("closing a socket of user %s: %s", self.user_id, why)
+        self.request_close(BAD_HELLO_CODE)
 
     async def _send_loop(self) -> None:
         """Send until closed; a failure here (say, the database went away mid catch-up)
@@ -141,29 +186,49 @@ class TabSocket:
         return True
 
     async def _catch_up(self, hello: Hello) -> None:
-        """Re-send the list, then every message of the open conversation above its cursor."""
+        """Re-send the list, then what the open conversation missed above its cursor: at
+        most CATCH_UP_LIMIT messages, else its newest page in place of the thread (older
+        ones are a "Load older messages" away, as on the page itself)."""
         entries = await entries_of_viewer(self.user_id)
         await websocket.send(frames.list_frame(self.viewer, entries))
+        self._received_everything(entries)
         if hello.conversation is None:
             return
         entry = next((e for e in entries if e.id == hello.conversation), None)
         if entry is None:
             return
         conversation = Conversation.handle(entry.id)  # the entry already proved membership
-        after = max(hello.after, 0)
         # The tab already shows everything up to its cursor: a push of those is a repeat.
-        self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
-        while True:
-            batch = await conversation.messages_after(after, CATCH_UP_BATCH)
-            if not batch:
-                break
-            after = batch[-1].id
-            for frame in frames.catch_up_frames(conversation.id, batch, self.viewer, entry):
+        self._sent_upto[conversation.id] = max(hello.after, self._sent_upto.get(conversation.id, 0))
+        missed = await conversation.messages_after(hello.after, CATCH_UP_LIMIT + 1)
+        if len(missed) > CATCH_UP_LIMIT:
+            shown = await conversation.messages_before(None, PAGE_SIZE + 1)
+            has_older, shown = len(shown) > PAGE_SIZE, shown[-PAGE_SIZE:]
+            await websocket.send(
+                frames.thread_frame(conversation, shown, has_older, self.viewer, entry)
+            )
+        else:
+            shown = missed
+            for frame in frames.catch_up_frames(conversation.id, shown, self.viewer, entry):
                 await websocket.send(frame)
-            theirs = [m.id for m in batch if m.author_id != self.user_id]
-            if theirs:
-                self._hub.deliveries.record(conversation.id, self.user_id, max(theirs))
-            self._sent_upto[conversation.id] = max(after, self._sent_upto.get(conversation.id, 0))
+        if shown:
+            self._caught_up(conversation.id, shown)
+
+    def _received_everything(self, entries: list[Entry]) -> None:
+        """A tab that connects has received every message of the viewer's accepted
+        conversations up to now, whichever page it shows (the list shows the latest of
+        each): one batch statement moves all their delivered cursors (see DeliveryBatches)."""
+        for entry in entries:
+            if entry.is_accepted and entry.last_id is not None and entry.last_id > entry.delivered:
+                self._hub.deliveries.record(entry.id, self.user_id, entry.last_id)
+
+    def _caught_up(self, conversation_id: int, shown: list[Message]) -> None:
+        """Remember what the tab now shows; the others' messages among it were delivered."""
+        theirs = [m.id for m in shown if m.author_id != self.user_id]
+        if theirs:
+            self._hub.deliveries.record(conversation_id, self.user_id, max(theirs))
+        newest = shown[-1].id
+        self._sent_upto[conversation_id] = max(newest, self._sent_upto.get(conversation_id, 0))
 
 
 @blueprint.websocket("/ws")
@@ -179,6 +244,8 @@ async def socket() -> Any:
     tab = TabSocket(viewer, session_id, hub)
     hub.attach(tab)
     try:
+        if not await session_still_open():  # logged out while it was looked up
+            return "Log in first", 403
         await websocket.accept()
         await tab.serve()
     finally:

@@ -41,7 +41,8 @@ class MemberRole(StrEnum):
 
 # $1 conversation, $2 author, $3 body, $4 client_id, $5 most messages per author within
 # $6 (NULL: no limit; counted in the database, so it holds across workers and nodes).
-# Writing back accepts a request, and the author has read (and received) their own message.
+# Writing back accepts a request (announced as an accept too), and the author has read (and
+# received) their own message.
 _POST_SQL = f"""
 WITH members AS (
   SELECT m.user_id, m.state FROM memberships m JOIN conversations c ON c.id = m.conversation_id
@@ -76,10 +77,19 @@ WITH members AS (
     )
 }
   FROM inserted i
+), accepted AS (
+  SELECT {
+    notify_sql(
+        Kind.CONVERSATION,
+        f"'conversation', $1::int, 'change', '{Change.ACCEPTED.value}', "
+        "'to', (SELECT array_agg(user_id) FROM members)",
+    )
+}
+  FROM inserted i, verdict v WHERE v.my_state = 'request'
 )
 SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at,
        (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
-         + (SELECT count(*) FROM mine) AS writes
+         + (SELECT count(*) FROM mine) + (SELECT count(*) FROM accepted) AS writes
 FROM verdict v LEFT JOIN inserted i ON true
 """
 

@@ -33,6 +33,8 @@ class Entry:
     peer_delivered: int
     other_online: bool
     other_last_seen: datetime | None
+    delivered: int  # the viewer's own cursor: the newest message that reached their tabs
+    last_id: int | None
 
     @property
     def is_request(self) -> bool:
@@ -43,12 +45,20 @@ class Entry:
         return self.last_author_id == self.viewer_id
 
     @property
-    def shows_presence(self) -> bool:
-        """Presence is for people who both accepted the conversation (and nobody blocked)."""
+    def is_accepted(self) -> bool:
+        """Both people accepted the conversation and nobody blocked it. Until then neither
+        may learn whether the other is online: not from presence, nor from receipts."""
         return self.state == MemberState.ACTIVE and self.other_state == MemberState.ACTIVE
 
+    @property
+    def shows_presence(self) -> bool:
+        return self.is_accepted
+
     def status_of(self, message_id: int) -> str:
-        """The viewer's own message as the other side has it: Read, Delivered or Sent."""
+        """The viewer's own message as the other side has it: Read, Delivered or Sent; only
+        Sent until the conversation is accepted."""
+        if not self.is_accepted:
+            return "Sent"
         if message_id <= self.peer_read:
             return "Read"
         if message_id <= self.peer_delivered:
@@ -68,7 +78,8 @@ SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        other.last_read_message_id AS peer_read, other.delivered_message_id AS peer_delivered,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
-       u.last_seen_at AS other_last_seen
+       u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
+       c.last_message_id AS last_id
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id

@@ -11,11 +11,18 @@ from chatin.events import Kind, notify_sql
 
 
 def _announce_moved(kind: Kind) -> str:
-    """Tell every member who still sees the conversation that a cursor moved (rows of `moved`)."""
-    to = (
+    """Tell every member who still sees the conversation that a cursor moved (rows of
+    `moved`); until everyone accepted it, only the member themselves (their unread count):
+    the others' ticks would tell them whether a stranger is online."""
+    members = (
         "(SELECT array_agg(user_id) FROM memberships "
         "WHERE conversation_id = moved.conversation_id AND state <> 'blocked')"
     )
+    accepted = (
+        "NOT EXISTS (SELECT 1 FROM memberships "
+        "WHERE conversation_id = moved.conversation_id AND state <> 'active')"
+    )
+    to = f"CASE WHEN {accepted} THEN {members} ELSE ARRAY[moved.user_id] END"
     fields = (
         "'conversation', moved.conversation_id, 'member', moved.user_id, "
         f"'after', moved.before, 'upto', moved.upto, 'to', {to}"

@@ -48,7 +48,13 @@ class StoredMessage:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def entry_of(viewer_id: int, *, peer_read: int = 0, peer_delivered: int = 0) -> Entry:
+def entry_of(
+    viewer_id: int,
+    *,
+    peer_read: int = 0,
+    peer_delivered: int = 0,
+    other_state: MemberState = MemberState.ACTIVE,
+) -> Entry:
     other_id = BOB if viewer_id == ALICE else ALICE
     return Entry(
         id=CONVERSATION,
@@ -61,11 +67,13 @@ def entry_of(viewer_id: int, *, peer_read: int = 0, peer_delivered: int = 0) -> 
         last_at=None,
         unread=0,
         last_read=0,
-        other_state=MemberState.ACTIVE,
+        other_state=other_state,
         peer_read=peer_read,
         peer_delivered=peer_delivered,
         other_online=False,
         other_last_seen=None,
+        delivered=0,
+        last_id=None,
     )
 
 
@@ -130,6 +138,14 @@ def test_my_message_is_marked_mine_with_ticks_and_theirs_without() -> None:
     assert one(mine, "#message-42 [role=img]")["aria-label"] == "Read"
     assert "theirs" in one(theirs, "#message-42")["class"]
     assert parse(theirs).select("#message-42 .status") == []
+
+
+def test_my_message_in_a_request_shows_sent_whatever_the_other_received_or_read() -> None:
+    message = StoredMessage(42, ALICE, "hello")
+    for state in (MemberState.REQUEST, MemberState.BLOCKED):
+        entry = entry_of(ALICE, peer_read=42, peer_delivered=42, other_state=state)
+        mine = render_message(message, ViewerRef(ALICE), entry)
+        assert one(mine, "#message-42 [role=img]")["aria-label"] == "Sent", state
 
 
 def test_a_receipt_push_replaces_the_ticks_inside_my_message() -> None:

@@ -58,3 +58,17 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         cache.put(f"cookie-{n}", cache.epoch, person(n), n, f"t{n}")
     kept = [n for n in range(5) if cache.get(f"cookie-{n}") is not None]
     assert kept == [2, 3, 4]
+
+
+def test_a_bypassed_cache_serves_and_keeps_nothing_and_resumes_empty() -> None:
+    """While the listener is down, announcements of ended sessions are lost."""
+    cache = SessionCache()
+    cache.put("alice-laptop", cache.epoch, person(1), 10, "t1")
+    cache.bypass()
+    assert cache.get("alice-laptop") is None
+    cache.put("bob", cache.epoch, person(2), 12, "t3")
+    assert cache.get("bob") is None
+    cache.resume()
+    assert cache.get("alice-laptop") is None and cache.get("bob") is None
+    cache.put("bob", cache.epoch, person(2), 12, "t3")
+    assert cache.get("bob") is not None

@@ -19,3 +19,4 @@ def test_another_hypercorn_version_stops_the_start_with_what_to_do(
 def test_the_pinned_hypercorn_is_adjusted() -> None:
     transport.adjust_hypercorn()
     assert transport.hypercorn_run.TCPServer is transport.WriteBoundedTCPServer
+    assert transport.ws_stream.Connection is transport.AnsweringConnection

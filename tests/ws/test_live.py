@@ -179,18 +179,6 @@ async def test_catch_up_frames_are_swaps_into_the_open_conversation(
             assert article.select("[aria-label]") == []
 
 
-async def test_long_absence_is_caught_up_in_full_and_in_order(alice: Person, bob: Person) -> None:
-    conversation = await start_chat(alice, bob)
-    path = f"/c/{conversation}"
-    page = await bob.page(path)  # the tab's cursor: nothing yet
-    missed = await seed_messages(conversation, alice.id, 450)  # several catch-up batches
-    async with bob.socket() as tab:
-        await tab.send(hello_of(page, url=path))
-        await frame_with(tab, "#conversation-list")
-        fence = await alice.say(conversation, "fence")
-        assert await articles_until(tab, fence) == [*missed, fence]
-
-
 async def test_a_catch_up_of_long_messages_comes_in_frames_clients_accept(
     alice: Person, bob: Person
 ) -> None:

@@ -28,7 +28,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from chatin import postgres
-from chatin.live.socket import QUEUE_SIZE
+from chatin.live.socket import CATCH_UP_LIMIT, QUEUE_SIZE
+from chatin.models import PAGE_SIZE
 from chatin.transport import WRITE_TIMEOUT_SECONDS
 from tests.chatting import WAIT, articles, hello_of, message_id
 from tests.conftest import parse
@@ -376,7 +377,9 @@ async def test_a_tab_that_stops_reading_is_dropped_and_slows_nothing(
     seen, cursor = await drain(stalled, conversation)
     assert stalled.close_code in (TOO_SLOW, ABNORMAL_CLOSURE)
     assert seen == order[: len(seen)] and len(seen) < len(order)
-    # ...so it reconnects with its cursor, and catches up on the rest, once each.
+    # ...so it reconnects with its cursor. It missed more than a catch-up sends, so it
+    # shows the newest page, once each (older ones are a "Load older messages" away).
+    assert len(order) - len(seen) > CATCH_UP_LIMIT
     path = f"/c/{conversation}"
     back = await open_tab(frank, hello_of(shown, cursor=cursor, url=path), max_size=None)
-    assert await articles_until(back, order[-1]) == order[len(seen) :]
+    assert await articles_until(back, order[-1]) == order[-PAGE_SIZE:]
