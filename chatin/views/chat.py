@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, redirect, render_template, r
 
 from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.db import BIGINT_MAX
-from chatin.fragments import render_message
+from chatin.fragments import render_message, render_page_of_messages
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -167,15 +167,7 @@ async def older_messages(conversation_id: int) -> str:
         _parse_id(request.args.get("before")), PAGE_SIZE + 1
     )
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
-    return await render_template(
-        "partials/older_page.html",
-        conversation=conversation,
-        messages=messages,
-        has_older=has_older,
-        viewer=viewer,
-        entry=entry,
-        first_unread_id=None,
-    )
+    return render_page_of_messages(conversation, messages, has_older, viewer, entry)
 
 
 @blueprint.post("/c/<dbid:conversation_id>/messages")
