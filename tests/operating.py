@@ -8,19 +8,17 @@ import asyncio
 import contextlib
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from chatin import db, postgres
 from chatin.ops.postgres import running_url
-from tests.conftest import parse, unique_email
 from tests.server import ROOT, Server, running_server
+from tests.ws.test_workers import Browser
 
 WAIT = 10  # seconds: bound on each wait in these tests
 COMMAND_TIMEOUT = 120
@@ -107,42 +105,9 @@ async def stored(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
         }
 
 
-class Browser:
-    """One person's browser session against the real server, over real HTTP."""
-
-    def __init__(self, url: str, cookies: httpx.Cookies | None = None) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=WAIT, cookies=cookies)
-        self.email = ""
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def form_token(self, path: str) -> str:
-        page = parse((await self.http.get(path)).text)
-        return str(page.select_one("input[name=csrf_token]")["value"])
-
-    async def sign_up(self, name: str) -> str:
-        email = self.email = unique_email(name.lower())
-        form = {"display_name": name, "email": email, "password": "correct horse"}
-        form["csrf_token"] = await self.form_token("/signup")
-        assert (await self.http.post("/signup", data=form)).status_code == 303
-        return email
-
-    async def post(self, path: str, **form: str) -> httpx.Response:
-        form["csrf_token"] = await self.form_token("/")
-        return await self.http.post(path, data=form, headers={"HX-Request": "true"})
-
-    async def say(self, conversation: int, body: str) -> int:
-        response = await self.post(
-            f"/c/{conversation}/messages", body=body, client_id=str(uuid.uuid4())
-        )
-        assert response.status_code == 201, response.text
-        return int(str(parse(response.text).article["id"]).removeprefix("message-"))
-
-
-async def chat(url: str) -> tuple[Browser, Browser, int]:
+async def chat(server: Server) -> tuple[Browser, Browser, int]:
     """Alice and Bob, signed up, in an accepted conversation; its id."""
-    alice, bob = Browser(url), Browser(url)
+    alice, bob = Browser(server), Browser(server)
     await alice.sign_up("Alice")
     email = await bob.sign_up("Bob")
     added = await alice.post("/contacts", contact_email=email)

@@ -67,7 +67,7 @@ async def made(scratch: Path) -> Made:
     folder, backup = scratch / "source", scratch / "backups" / "chat.backup"
     backup.parent.mkdir()
     async with serving(folder) as server:
-        alice, bob, conversation = await chat(server.url)
+        alice, bob, conversation = await chat(server)
         try:
             async with connected(folder) as conn:
                 author = await conn.fetchval("SELECT id FROM users WHERE email = $1", alice.email)
@@ -140,7 +140,7 @@ async def test_backup_made_while_people_chat_restores_every_message_account_and_
     assert conversation["last_message_id"] == again["messages"][-1]["id"]
 
     async with serving(restored) as server:
-        alice = Browser(server.url, cookies=made.cookies)
+        alice = Browser(server, cookies=made.cookies)
         try:
             page = await alice.http.get(f"/c/{made.conversation}")
         finally:

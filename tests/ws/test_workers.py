@@ -44,9 +44,9 @@ async def server_with_workers(
 class Browser:
     """One person's browser session against the real server, over real HTTP."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, cookies: httpx.Cookies | None = None) -> None:
         self.server = server
-        self.http = httpx.AsyncClient(base_url=server.url, timeout=WAIT)
+        self.http = httpx.AsyncClient(base_url=server.url, timeout=WAIT, cookies=cookies)
         self.email = ""
         self.sockets: list[ClientConnection] = []
 
