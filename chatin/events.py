@@ -26,6 +26,7 @@ class Kind(StrEnum):
     """Every event kind, with the ids its payload carries besides `to`."""
 
     MESSAGE = "message"  # conversation, message: a new message was stored
+    CHANGE = "change"  # conversation, message, seq: an existing message changed
     CONVERSATION = "conversation"  # conversation, change: started, accepted or blocked
     READ = "read"  # conversation, member, after, upto: member read (after, upto]
     DELIVERED = "delivered"  # conversation, member, after, upto: reached a tab of member
@@ -61,6 +62,7 @@ class Event:
     upto: int | None = None
     check: int | None = None
     worker: int | None = None
+    seq: int | None = None
 
     @classmethod
     def parse(cls, payload: str) -> Event | None:

@@ -113,6 +113,12 @@ def render_cursor(conversation_id: int, message_id: int) -> str:
     )
 
 
+def render_change_cursor(conversation_id: int, seq: int) -> str:
+    """The tab's place in the conversation's sequence of changes, which its hello sends
+    back so the catch-up replays only the changes after it."""
+    return render_partial("partials/change_cursor.html", conversation_id=conversation_id, seq=seq)
+
+
 def render_request_banner(entry: Entry) -> str:
     return render_partial("partials/request_banner.html", entry=entry)
 

@@ -17,6 +17,7 @@ from chatin.fragments import (
     fill,
     list_top,
     removal,
+    render_change_cursor,
     render_chat_name,
     render_cursor,
     render_entry,
@@ -176,6 +177,46 @@ async def _ticks_held_back(entry: Entry) -> str:
     return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
 
 
+@dataclass(frozen=True, slots=True)
+class ChangePush(Push):
+    """A changed message as it is now. `seq` is the change's place in the conversation's
+    sequence (the tab's change cursor moves to it); `state` is the place of the newest
+    change the rendered message already shows, so a tab that has it skips the repeat."""
+
+    seq: int = 0
+    state: int = 0
+
+
+async def _change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
+    """An edit or delete: each reader's tabs get the message as it now is, in place of its
+    old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores it), and
+    the list entry where it is the conversation's last message. Nothing moves up."""
+    conversation_id, message_id, seq = event.conversation or 0, event.message or 0, event.seq or 0
+    message, entries = await message_with_entries(conversation_id, message_id, user_ids)
+    if message is None:
+        return {}
+    cursor = render_change_cursor(conversation_id, seq)
+    pushes: dict[int, Push] = {}
+    for user_id, entry in entries.items():
+        frame = render_message(message, ViewerRef(user_id), entry) + cursor
+        if entry.last_id == message_id:
+            frame += render_entry(entry)
+        pushes[user_id] = ChangePush(frame, conversation_id, message_id, None, seq, message.seq)
+    return pushes
+
+
+def change_frame(message: Message, viewer: Any, entry: Entry | None, seq: int) -> str:
+    """One changed message for a catch-up, moving the tab's change cursor to seq."""
+    return render_message(message, viewer, entry) + render_change_cursor(
+        message.conversation_id, seq
+    )
+
+
+def change_cursor(conversation_id: int, seq: int) -> str:
+    """The change cursor alone, appended to a catch-up's last frame."""
+    return render_change_cursor(conversation_id, seq)
+
+
 async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
     """Log-outs close sockets in the hub; nothing is rendered for them."""
     return {}
@@ -183,6 +224,7 @@ async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
 
 _RENDERERS: dict[Kind, Callable[[Event, list[int]], Awaitable[dict[int, Push]]]] = {
     Kind.MESSAGE: _message_pushes,
+    Kind.CHANGE: _change_pushes,
     Kind.CONVERSATION: _conversation_pushes,
     Kind.READ: _receipt_pushes,
     Kind.DELIVERED: _receipt_pushes,

@@ -17,9 +17,17 @@ from chatin.auth import (
     socket_origin_allowed,
 )
 from chatin.live import frames
-from chatin.live.frames import Push
+from chatin.live.frames import ChangePush, Push
 from chatin.live.hub import Hub
-from chatin.models import PAGE_SIZE, Conversation, Entry, Message, User, entries_of_viewer
+from chatin.models import (
+    PAGE_SIZE,
+    Conversation,
+    Entry,
+    Message,
+    User,
+    changed_since,
+    entries_of_viewer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +38,7 @@ TOO_SLOW_CODE = 1013  # "try again later": the ws extension reconnects, then cat
 BAD_HELLO_CODE = 4400  # a malformed or second hello; the ws extension does not reconnect
 CATCH_UP_LIMIT = 200
 MAX_HELLO_BYTES = 2_000
-HELLO_FIELDS = frozenset({"conversation", "after"})
+HELLO_FIELDS = frozenset({"conversation", "after", "seq"})
 HELLO_WAIT_SECONDS = 3.0
 MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
 SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
@@ -39,26 +47,28 @@ SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catc
 class Hello:
     """A tab's hello, queued behind earlier pushes so catch-up and pushes stay in order."""
 
-    def __init__(self, conversation: int | None, after: int) -> None:
+    def __init__(self, conversation: int | None, after: int, seq: int = 0) -> None:
         self.conversation = conversation
         self.after = after
+        self.seq = seq
 
     @classmethod
     def parse(cls, raw: str | bytes) -> Hello | None:
         """What the page's ws-send element sends (`{"conversation": 7, "after": "41",
-        "HEADERS": …}`; the list page sends `"conversation": ""` and no cursor); None for
-        anything else."""
+        "seq": "90", "HEADERS": …}`; the list page sends `"conversation": ""` and no
+        cursors); None for anything else."""
         if len(raw) > MAX_HELLO_BYTES:
             return None
         try:
             data = json.loads(raw)
             conversation = _id_or_none(data.get("conversation"))
             after = _id_or_none(data.get("after")) or 0
+            seq = _id_or_none(data.get("seq")) or 0
         except (ValueError, AttributeError):  # not JSON, not an object, not an id
             return None
         if conversation == 0:
             return None
-        return cls(conversation, after)
+        return cls(conversation, after, seq)
 
     @staticmethod
     def looks_like_one(raw: str | bytes) -> bool:
@@ -97,6 +107,8 @@ class TabSocket:
         self._queue: asyncio.Queue[Push | Hello] = asyncio.Queue(QUEUE_SIZE)
         self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._sent_upto: dict[int, int] = {}
+        self._seq_upto: dict[int, int] = {}  # conversation -> change cursor its catch-up sent
+        self._states: dict[int, int] = {}  # message -> newest change of it this tab was sent
 
     def offer(self, item: Push | Hello) -> None:
         try:
@@ -178,11 +190,22 @@ class TabSocket:
 
     def _is_new(self, push: Push) -> bool:
         """Skip a message this tab already got through catch-up; remember what it has."""
+        if isinstance(push, ChangePush):
+            return self._is_new_change(push)
         if push.conversation is None or push.message is None:
             return True
         if push.message <= self._sent_upto.get(push.conversation, 0):
             return False
         self._sent_upto[push.conversation] = push.message
+        return True
+
+    def _is_new_change(self, push: ChangePush) -> bool:
+        """Skip a change the catch-up already covered, or a message state the tab has."""
+        if push.seq <= self._seq_upto.get(push.conversation or 0, 0):
+            return False
+        if push.state <= self._states.get(push.message or 0, 0):
+            return False
+        self._states[push.message or 0] = push.state
         return True
 
     async def _catch_up(self, hello: Hello) -> None:
@@ -200,17 +223,24 @@ class TabSocket:
         conversation = Conversation.handle(entry.id)  # the entry already proved membership
         # The tab already shows everything up to its cursor: a push of those is a repeat.
         self._sent_upto[conversation.id] = max(hello.after, self._sent_upto.get(conversation.id, 0))
+        changed, last_seq = await changed_since(
+            conversation.id, hello.seq, hello.after, CATCH_UP_LIMIT + 1
+        )
         missed = await conversation.messages_after(hello.after, CATCH_UP_LIMIT + 1)
-        if len(missed) > CATCH_UP_LIMIT:
-            shown = await conversation.messages_before(None, PAGE_SIZE + 1)
+        if len(missed) > CATCH_UP_LIMIT or len(changed) > CATCH_UP_LIMIT:
+            changed, shown = [], await conversation.messages_before(None, PAGE_SIZE + 1)
             has_older, shown = len(shown) > PAGE_SIZE, shown[-PAGE_SIZE:]
-            await websocket.send(
-                frames.thread_frame(conversation, shown, has_older, self.viewer, entry)
-            )
+            sending = [frames.thread_frame(conversation, shown, has_older, self.viewer, entry)]
         else:
             shown = missed
-            for frame in frames.catch_up_frames(conversation.id, shown, self.viewer, entry):
-                await websocket.send(frame)
+            sending = [frames.change_frame(m, self.viewer, entry, m.seq) for m in changed]
+            sending += frames.catch_up_frames(conversation.id, shown, self.viewer, entry)
+        if sending:  # the last frame moves the change cursor past everything read above
+            sending[-1] += frames.change_cursor(conversation.id, last_seq)
+        for frame in sending:
+            await websocket.send(frame)
+        self._seq_upto[conversation.id] = last_seq
+        self._states.update((m.id, m.seq) for m in [*changed, *shown])
         if shown:
             self._caught_up(conversation.id, shown)
 

@@ -38,13 +38,23 @@ from chatin.models.entries import (
     entries_with_person,
     message_with_entries,
 )
-from chatin.models.errors import Busy, InvalidInput, NotDelivered, NotFound, TooFast, TooLong
+from chatin.models.errors import (
+    Busy,
+    Deleted,
+    InvalidInput,
+    NotDelivered,
+    NotFound,
+    NotYours,
+    TooFast,
+    TooLong,
+)
 from chatin.models.messages import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
     SEND_LIMIT,
     SEND_WINDOW,
     Message,
+    changed_since,
     own_messages_between,
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
@@ -68,6 +78,7 @@ __all__ = [
     "Busy",
     "Conversation",
     "ConversationKind",
+    "Deleted",
     "Entry",
     "InvalidInput",
     "MemberRole",
@@ -76,12 +87,14 @@ __all__ = [
     "Message",
     "NotDelivered",
     "NotFound",
+    "NotYours",
     "Presence",
     "Throttle",
     "ThrottleHit",
     "TooFast",
     "TooLong",
     "User",
+    "changed_since",
     "entries_for_members",
     "entries_of_viewer",
     "entries_with_person",

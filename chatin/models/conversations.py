@@ -42,10 +42,12 @@ class MemberRole(StrEnum):
 # $1 conversation, $2 author, $3 body, $4 client_id, $5 most messages per author within
 # $6 (NULL: no limit; counted in the database, so it holds across workers and nodes).
 # Writing back accepts a request (announced as an accept too), and the author has read (and
-# received) their own message.
+# received) their own message. The message takes the next place in the conversation's
+# sequence of changes, read from the locked row (the statement's snapshot may predate it).
 _POST_SQL = f"""
 WITH members AS (
-  SELECT m.user_id, m.state FROM memberships m JOIN conversations c ON c.id = m.conversation_id
+  SELECT m.user_id, m.state, c.last_seq
+  FROM memberships m JOIN conversations c ON c.id = m.conversation_id
   WHERE c.id = $1 FOR UPDATE OF c
 ), verdict AS (
   SELECT (SELECT state FROM members WHERE user_id = $2) AS my_state,
@@ -54,14 +56,15 @@ WITH members AS (
            SELECT count(*) FROM messages WHERE author_id = $2
              AND created_at > now() - $6::interval) >= $5::int AS too_fast
 ), inserted AS (
-  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at)
-  SELECT $1, $2, $3, $4::uuid, now() FROM verdict
+  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at, seq)
+  SELECT $1, $2, $3, $4::uuid, now(), (SELECT max(last_seq) FROM members) + 1 FROM verdict
   WHERE verdict.my_state IN ('request', 'active') AND NOT verdict.blocked
     AND NOT verdict.too_fast
   ON CONFLICT (author_id, client_id) DO NOTHING
-  RETURNING id, created_at
+  RETURNING id, created_at, seq
 ), moved AS (
-  UPDATE conversations SET last_message_id = i.id, last_activity_at = i.created_at
+  UPDATE conversations SET last_message_id = i.id, last_activity_at = i.created_at,
+    last_seq = i.seq
   FROM inserted i WHERE conversations.id = $1
   RETURNING 1
 ), mine AS (
@@ -87,7 +90,7 @@ WITH members AS (
 }
   FROM inserted i, verdict v WHERE v.my_state = 'request'
 )
-SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at,
+SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at, i.seq,
        (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
          + (SELECT count(*) FROM mine) + (SELECT count(*) FROM accepted) AS writes
 FROM verdict v LEFT JOIN inserted i ON true
@@ -101,6 +104,11 @@ class Conversation(Model):
         max_length=40, null=True, unique=True, description="'<low id>:<high id>': one per pair"
     )
     last_message_id = fields.BigIntField(null=True)
+    last_seq = fields.BigIntField(
+        default=0,
+        db_default=0,
+        description="the newest change's place in this conversation's sequence",
+    )
     last_activity_at = fields.DatetimeField(auto_now_add=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -233,6 +241,7 @@ class Conversation(Model):
             body=body,
             client_id=client_id,
             created_at=outcome["created_at"],
+            seq=outcome["seq"],
         )
 
     async def messages_before(self, before: int | None, limit: int = PAGE_SIZE) -> list[Message]:

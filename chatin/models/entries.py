@@ -35,6 +35,7 @@ class Entry:
     other_last_seen: datetime | None
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
+    last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
 
     @property
     def is_request(self) -> bool:
@@ -79,7 +80,7 @@ SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
-       c.last_message_id AS last_id
+       c.last_message_id AS last_id, c.last_seq
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
@@ -114,7 +115,10 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
-_MESSAGE_FIELDS = ("id", "conversation_id", "author_id", "body", "client_id", "created_at")
+_MESSAGE_FIELDS = (
+    *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
+    *("seq", "edited_at", "deleted_at"),
+)
 
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""
@@ -127,7 +131,7 @@ JOIN messages m ON m.id = $3 AND m.conversation_id = $1
 async def message_with_entries(
     conversation_id: int, message_id: int, user_ids: list[int]
 ) -> tuple[Message | None, dict[int, Entry]]:
-    """A new message and its recipients' list entries, loaded once per worker in one
+    """A message as it is now and its recipients' list entries, loaded once per worker in one
     round trip (the hot path of every message). No message: no entries either."""
     rows = await db.fetch(_MESSAGE_WITH_ENTRIES_SQL, conversation_id, user_ids, message_id)
     if not rows:

@@ -29,3 +29,11 @@ class TooFast(Exception):
 
 class NotDelivered(Exception):
     """The other side does not take messages from this author (they blocked them)."""
+
+
+class NotYours(Exception):
+    """A member asked to change another member's message: only its author may (403)."""
+
+
+class Deleted(Exception):
+    """The message was deleted for everyone; there is nothing left to edit."""

@@ -9,8 +9,9 @@ from tortoise import fields
 from tortoise.models import Model
 
 from chatin import db
+from chatin.events import Kind, notify_sql
 from chatin.models.accounts import User
-from chatin.models.errors import InvalidInput, TooLong
+from chatin.models.errors import Deleted, InvalidInput, NotDelivered, NotFound, NotYours, TooLong
 
 MAX_MESSAGE_CHARS = 4_000
 PAGE_SIZE = 50
@@ -33,11 +34,23 @@ class Message(Model):
     body = fields.TextField()
     client_id = fields.UUIDField(description="the sender's id for this write: retries store once")
     created_at = fields.DatetimeField(auto_now_add=True)
+    seq = fields.BigIntField(
+        default=0,
+        db_default=0,
+        description="its latest change's place in the conversation's sequence",
+    )
+    edited_at = fields.DatetimeField(null=True)
+    deleted_at = fields.DatetimeField(null=True, description="deleted for everyone: body emptied")
 
     class Meta:
         table = "messages"
         unique_together = (("author", "client_id"),)
-        indexes = (("conversation_id", "id"), ("author_id", "created_at"))
+        indexes = (
+            ("conversation_id", "id"),
+            ("author_id", "created_at"),
+            ("conversation_id", "seq"),
+            ("author_id", "edited_at"),
+        )
 
     @staticmethod
     def clean(body: str) -> str:
@@ -56,6 +69,116 @@ class Message(Model):
             raise TooLong
         return text
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @classmethod
+    async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
+        """Author's message, to offer its edit or delete: NotFound unless author is a member
+        who may write here and the message is in this conversation; NotYours for another
+        member's message; Deleted once deleted."""
+        found = await cls.filter(
+            id=message_id,
+            conversation_id=conversation_id,
+            conversation__memberships__user_id=author.id,
+            conversation__memberships__state__in=("request", "active"),
+        ).first()
+        if found is None:
+            raise NotFound
+        if found.author_id != author.id:
+            raise NotYours
+        if found.is_deleted:
+            raise Deleted
+        return found
+
+    @classmethod
+    async def edit(cls, author: User, conversation_id: int, message_id: int, body: str) -> Message:
+        """Replace the text of author's own message; the same text again changes nothing
+        (a retried edit is not a second change). Refused like a send where the author may
+        not write; a deleted message can't be edited."""
+        return await _change(_EDIT_SQL, author, conversation_id, message_id, cls.clean(body))
+
+    @classmethod
+    async def delete_for_everyone(
+        cls, author: User, conversation_id: int, message_id: int
+    ) -> Message:
+        """Empty author's own message for good (the text leaves the database, not just the
+        page); deleting it again changes nothing."""
+        return await _change(_DELETE_SQL, author, conversation_id, message_id, None)
+
+
+# A change to an existing message, in one statement: lock the conversation (so changes take
+# their place in its sequence and commit in that order), check the author may write and owns
+# the message, give it the next place in the sequence, and queue the announcement.
+# $1 conversation, $2 message, $3 author, $4 new body (NULL: delete). The message's own
+# conditions sit in the UPDATE, which re-reads a row another change committed meanwhile.
+_CHANGE_SQL = """
+WITH locked AS (
+  SELECT last_seq FROM conversations WHERE id = $1 FOR UPDATE
+), members AS (
+  SELECT user_id, state FROM memberships WHERE conversation_id = $1
+), verdict AS (
+  SELECT (SELECT state FROM members WHERE user_id = $3) AS my_state,
+         EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked,
+         m.author_id, m.deleted_at IS NOT NULL AS deleted
+  FROM locked LEFT JOIN messages m ON m.id = $2 AND m.conversation_id = $1
+), changed AS (
+  UPDATE messages SET {assignments}, seq = locked.last_seq + 1
+  FROM locked, verdict v
+  WHERE messages.id = $2 AND messages.conversation_id = $1 AND messages.author_id = $3
+    AND v.my_state IN ('request', 'active') AND NOT v.blocked
+    AND messages.deleted_at IS NULL AND {changes}
+  RETURNING messages.*
+), bumped AS (
+  UPDATE conversations SET last_seq = c.seq FROM changed c WHERE conversations.id = $1
+  RETURNING 1
+), announced AS (
+  SELECT {announce} FROM changed c
+)
+SELECT v.my_state, v.blocked, v.author_id AS owner_id, v.deleted AS was_deleted, c.*,
+       (SELECT count(*) FROM bumped) + (SELECT count(*) FROM announced) AS writes
+FROM verdict v LEFT JOIN changed c ON true
+"""
+_ANNOUNCE = notify_sql(
+    Kind.CHANGE,
+    "'conversation', $1::int, 'message', c.id, 'seq', c.seq, "
+    "'to', (SELECT array_agg(user_id) FROM members)",
+)
+_EDIT_SQL = _CHANGE_SQL.format(
+    assignments="body = $4, edited_at = now()", changes="messages.body <> $4", announce=_ANNOUNCE
+)
+_DELETE_SQL = _CHANGE_SQL.format(
+    assignments="body = '', deleted_at = now()", changes="$4::text IS NULL", announce=_ANNOUNCE
+)
+_MESSAGE_COLUMNS = (
+    *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
+    *("seq", "edited_at", "deleted_at"),
+)
+
+
+async def _change(
+    sql: str, author: User, conversation_id: int, message_id: int, body: str | None
+) -> Message:
+    """Run one change statement; the changed message, or why nothing changed."""
+    rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
+    outcome = rows[0] if rows else {"my_state": None}
+    if outcome["my_state"] not in ("request", "active") or outcome["owner_id"] is None:
+        raise NotFound  # a stranger, or no such message: the same answer
+    if outcome["owner_id"] != author.id:
+        raise NotYours
+    if outcome["blocked"]:
+        raise NotDelivered
+    if outcome["id"] is not None:
+        return Message._init_from_db(**{name: outcome[name] for name in _MESSAGE_COLUMNS})
+    if outcome["was_deleted"] and body is not None:
+        raise Deleted
+    # Nothing to change (a retry), or another change won a race for the row: as it is now.
+    current = await Message.get(id=message_id)
+    if current.is_deleted and body is not None:
+        raise Deleted
+    return current
+
 
 async def own_messages_between(
     conversation_id: int, author_id: int, after: int, upto: int, limit: int = 200
@@ -67,3 +190,34 @@ async def own_messages_between(
         *(conversation_id, author_id, after, upto, limit),
     )
     return [row["id"] for row in rows]
+
+
+# $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit. Only edited
+# or deleted messages: a message that was merely posted is not a change a tab already
+# showing it needs again (new messages come through the message cursor).
+_CHANGED_SINCE_SQL = f"""
+SELECT c.last_seq, {", ".join(f"m.{name}" for name in _MESSAGE_COLUMNS)}
+FROM conversations c LEFT JOIN LATERAL (
+  SELECT * FROM messages WHERE conversation_id = c.id AND seq > $2 AND id <= $3
+    AND (edited_at IS NOT NULL OR deleted_at IS NOT NULL)
+  ORDER BY seq LIMIT $4
+) m ON true
+WHERE c.id = $1
+"""
+
+
+async def changed_since(
+    conversation_id: int, seq: int, upto: int, limit: int
+) -> tuple[list[Message], int]:
+    """The messages up to id `upto` that changed after place `seq` of the conversation's
+    sequence, as they are now, in the order of their changes, and the conversation's
+    newest place, read together: every change up to it is in the answer or before `seq`."""
+    rows = await db.fetch(_CHANGED_SINCE_SQL, conversation_id, seq, upto, limit)
+    if not rows:
+        return [], seq
+    changed = [
+        Message._init_from_db(**{name: row[name] for name in _MESSAGE_COLUMNS})
+        for row in rows
+        if row["id"] is not None
+    ]
+    return changed, rows[0]["last_seq"]

@@ -1,10 +1,11 @@
-"""HTTP blueprints: accounts, chat and health, and the `dbid` converter their routes use."""
+"""HTTP blueprints: accounts, chat, message actions and health, and the id converters their
+routes use."""
 
 from __future__ import annotations
 
 from werkzeug.routing import IntegerConverter
 
-from chatin.db import INT_MAX
+from chatin.db import BIGINT_MAX, INT_MAX
 
 
 def numbers_up_to(limit: int) -> str:
@@ -32,3 +33,9 @@ class DatabaseId(IntegerConverter):
     """
 
     regex = numbers_up_to(INT_MAX)
+
+
+class BigDatabaseId(IntegerConverter):
+    """`<bigid:…>`: a positive number that fits PostgreSQL's `bigint`, the type of message ids."""
+
+    regex = numbers_up_to(BIGINT_MAX)

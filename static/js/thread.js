@@ -34,10 +34,14 @@
     else if (arrived && pill()) pill().hidden = false;
   };
 
+  // A changed message arrives bare and swaps its twin by id (htmx finds no twin in a tab
+  // that hasn't loaded it, and drops it): placed like any message, so times are formatted.
   document.addEventListener("htmx:oobBeforeSwap", (event) => {
     const { target, fragment } = event.detail;
-    if (target.classList.contains("thread")) {
-      ChatIn.place(target, fragment);
+    const box = target.classList.contains("thread") ? target
+      : target.matches("article[data-id]") && target.closest(".thread");
+    if (box) {
+      ChatIn.place(box, fragment);
       event.detail.shouldSwap = false;
     }
   });

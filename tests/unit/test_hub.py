@@ -223,6 +223,7 @@ async def test_delivery_ticks_are_written_in_one_batch_with_the_highest_message(
 
 PAYLOADS: dict[Kind, dict[str, Any]] = {
     Kind.MESSAGE: {"conversation": 7, "message": 42},
+    Kind.CHANGE: {"conversation": 7, "message": 42, "seq": 90},
     Kind.CONVERSATION: {"conversation": 7, "change": "accepted"},
     Kind.READ: {"conversation": 7, "member": 2, "after": 40, "upto": 42},
     Kind.DELIVERED: {"conversation": 7, "member": 2, "after": 40, "upto": 42},
