@@ -38,6 +38,7 @@ from chatin.models import (
     entries_for_members,
     entries_with_person,
     message_with_entries,
+    messages_with_entries,
     own_messages_between,
     person_is_online,
 )
@@ -60,12 +61,31 @@ async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
     return await _RENDERERS[event.kind](event, user_ids)
 
 
+async def render_messages(events: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
+    """`render_event` for MESSAGE events queued together, each with its local users: one
+    query loads every message and every recipient's entry; the pushes come back in order."""
+    wanted = [(event.conversation or 0, event.message or 0) for event, _ in events]
+    everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
+    found = await messages_with_entries(wanted, everyone)
+    pushes = []
+    for (_, user_ids), key in zip(events, wanted, strict=True):
+        message, entries = found.get(key, (None, {}))
+        mine = {user_id: entries[user_id] for user_id in user_ids if user_id in entries}
+        pushes.append(_message_frames(message, mine) if message is not None else {})
+    return pushes
+
+
 async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """Load the message once, then render it once per user (not per tab)."""
     conversation_id, message_id = event.conversation or 0, event.message or 0
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
+    return _message_frames(message, entries)
+
+
+def _message_frames(message: Message, entries: dict[int, Entry]) -> dict[int, Push]:
+    conversation_id, message_id = message.conversation_id, message.id
     typing_cleared = render_typing(conversation_id, None)  # the same for every reader
     cursor = render_cursor(conversation_id, message_id)
     pushes = {}

@@ -37,6 +37,7 @@ from chatin.models.entries import (
     entries_of_viewer,
     entries_with_person,
     message_with_entries,
+    messages_with_entries,
 )
 from chatin.models.errors import Busy, InvalidInput, NotDelivered, NotFound, TooFast, TooLong
 from chatin.models.messages import (
@@ -86,6 +87,7 @@ __all__ = [
     "entries_of_viewer",
     "entries_with_person",
     "message_with_entries",
+    "messages_with_entries",
     "own_messages_between",
     "person_is_online",
     "record_deliveries",

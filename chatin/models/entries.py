@@ -139,3 +139,34 @@ async def message_with_entries(
         fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
         entries[row["viewer_id"]] = Entry(**fields_of_entry)
     return message, entries
+
+
+# The fan-out of several messages queued together: each (conversation, message) pair, the
+# message, and each recipient's entry beside it, in one round trip (the hub's batches).
+_MESSAGES_WITH_ENTRIES_SQL = f"""
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+FROM unnest($1::int[], $2::bigint[]) AS wanted(conversation_id, message_id)
+JOIN messages m ON m.id = wanted.message_id AND m.conversation_id = wanted.conversation_id
+CROSS JOIN LATERAL ({
+    _ENTRIES_SQL.format(where="c.id = wanted.conversation_id AND me.user_id = ANY($3::int[])")
+}) e
+"""
+
+
+async def messages_with_entries(
+    wanted: list[tuple[int, int]], user_ids: list[int]
+) -> dict[tuple[int, int], tuple[Message, dict[int, Entry]]]:
+    """`message_with_entries` for many (conversation, message) pairs in one round trip:
+    by pair, the message and the entries of those of user_ids who are its recipients.
+    A pair whose message is gone is absent."""
+    conversations = [conversation_id for conversation_id, _ in wanted]
+    messages = [message_id for _, message_id in wanted]
+    rows = await db.fetch(_MESSAGES_WITH_ENTRIES_SQL, conversations, messages, user_ids)
+    found: dict[tuple[int, int], tuple[Message, dict[int, Entry]]] = {}
+    for row in rows:
+        key = (row["message_conversation_id"], row["message_id"])
+        if key not in found:
+            fields_of_message = {name: row[f"message_{name}"] for name in _MESSAGE_FIELDS}
+            found[key] = (Message._init_from_db(**fields_of_message), {})
+        found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
+    return found
