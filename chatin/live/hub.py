@@ -15,7 +15,7 @@ from quart import Quart
 
 from chatin import db
 from chatin.events import Event, Kind
-from chatin.live.frames import Push, render_event, render_messages
+from chatin.live.frames import BATCHED_KINDS, Push, render_batch, render_event
 from chatin.live.presence import DeliveryBatches, PresenceClaims
 from chatin.live.stats import HubStats
 
@@ -44,7 +44,7 @@ class Hub:
 
     Events are rendered by a single task, in the order PostgreSQL committed them, so each
     user's frames leave in that order. When events queue up, the task takes them all (up to
-    MAX_BATCH) and loads each run of consecutive messages in one query: a round trip per
+    MAX_BATCH) and loads each run of consecutive messages and ticks in two queries: a round trip per
     event made a backlog of hundreds under load (bench/RESULTS.md). Presence claims and
     delivery cursors, which the tabs cause, are written beside it (`chatin.live.presence`).
     """
@@ -164,11 +164,12 @@ class Hub:
         return [user_id for user_id in event.to if user_id in self._tabs]
 
     async def _render(self, run: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
-        """A run of several messages in one query; anything else as it comes."""
+        """A run of several messages and delivery ticks in two queries; anything else as it
+        comes."""
         if len(run) == 1:
             return [await render_event(*run[0])]
-        self.stats.message_loads += 1
-        return await render_messages(run)
+        self.stats.batched_runs += 1
+        return await render_batch(run)
 
     def _offer(self, pushes: dict[int, Push]) -> None:
         for user_id, push in pushes.items():
@@ -184,10 +185,11 @@ class Hub:
 def _runs(
     events: list[tuple[Event, list[int]]],
 ) -> Iterator[list[tuple[Event, list[int]]]]:
-    """Consecutive MESSAGE events together; every other event alone, in its place."""
+    """Consecutive MESSAGE and DELIVERED events together (the bulk of the traffic: every
+    message moves a delivered cursor); every other event alone, in its place."""
     run: list[tuple[Event, list[int]]] = []
     for pair in events:
-        if pair[0].kind is Kind.MESSAGE:
+        if pair[0].kind in BATCHED_KINDS:
             run.append(pair)
             continue
         if run:

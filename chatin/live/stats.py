@@ -26,7 +26,7 @@ class HubStats:
         self._sockets = sockets
         self.events = 0  # events rendered for at least one local user
         self.batches = 0  # rounds of the render loop (each took all that was queued)
-        self.message_loads = 0  # queries that loaded several messages at once
+        self.batched_runs = 0  # runs of messages and ticks loaded together
         self.taken = 0  # samples taken since start; the ring keeps the last KEPT_SAMPLES
         self._samples: deque[tuple[int, float]] = deque(maxlen=KEPT_SAMPLES)
 
@@ -54,7 +54,7 @@ class HubStats:
             "sockets": self._sockets(),
             "events": self.events,
             "batches": self.batches,
-            "message_loads": self.message_loads,
+            "batched_runs": self.batched_runs,
             "taken": self.taken,
             "backlog": [backlog for backlog, _ in samples],
             "lag_ms": [round(lag, 3) for _, lag in samples],

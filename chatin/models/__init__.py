@@ -38,6 +38,7 @@ from chatin.models.entries import (
     entries_with_person,
     message_with_entries,
     messages_with_entries,
+    own_messages_in_ranges,
 )
 from chatin.models.errors import Busy, InvalidInput, NotDelivered, NotFound, TooFast, TooLong
 from chatin.models.messages import (
@@ -89,6 +90,7 @@ __all__ = [
     "message_with_entries",
     "messages_with_entries",
     "own_messages_between",
+    "own_messages_in_ranges",
     "person_is_online",
     "record_deliveries",
 ]

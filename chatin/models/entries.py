@@ -170,3 +170,31 @@ async def messages_with_entries(
             found[key] = (Message._init_from_db(**fields_of_message), {})
         found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
     return found
+
+
+# The hub's batches: a delivery tick needs each author's messages in the moved range.
+_OWN_MESSAGES_IN_RANGES_SQL = """
+SELECT w.n, x.id
+FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[])
+     WITH ORDINALITY AS w(conversation_id, author_id, after, upto, n)
+CROSS JOIN LATERAL (
+  SELECT id FROM messages
+  WHERE conversation_id = w.conversation_id AND author_id = w.author_id
+    AND id > w.after AND id <= w.upto
+  ORDER BY id DESC LIMIT $5
+) x
+ORDER BY w.n, x.id DESC
+"""
+
+
+async def own_messages_in_ranges(
+    ranges: list[tuple[int, int, int, int]], limit: int = 200
+) -> list[list[int]]:
+    """`own_messages_between` for many (conversation, author, after, upto) in one round
+    trip: per range, in order, the ids of the author's messages in (after, upto]."""
+    columns = [list(column) for column in zip(*ranges, strict=True)] or [[], [], [], []]
+    rows = await db.fetch(_OWN_MESSAGES_IN_RANGES_SQL, *columns, limit)
+    found: list[list[int]] = [[] for _ in ranges]
+    for row in rows:
+        found[row["n"] - 1].append(row["id"])
+    return found

@@ -7,7 +7,14 @@ import uuid
 import pytest
 from quart import Quart
 
-from chatin.models import Conversation, User, message_with_entries, messages_with_entries
+from chatin.models import (
+    Conversation,
+    User,
+    message_with_entries,
+    messages_with_entries,
+    own_messages_between,
+    own_messages_in_ranges,
+)
 
 ROUNDS = 4
 
@@ -46,3 +53,25 @@ async def test_a_burst_loads_each_message_with_the_entries_it_would_have_alone(
         )
         assert entries == alone_entries
     assert sorted(burst[wanted[0]][1]) == sorted([alice.id, bob.id])
+
+
+async def test_ticks_for_many_ranges_are_each_authors_messages_in_each_range(
+    people: dict[str, User],
+) -> None:
+    alice, bob = people["Alice"], people["Bob"]
+    chat = await Conversation.start_direct(alice, "bob@example.com")
+    await Conversation.start_direct(bob, "alice@example.com")
+    ids = [
+        (await chat.post(author, str(n), uuid.uuid4())).id
+        for n, author in enumerate([alice, bob, alice, alice, bob])
+    ]
+    ranges = [
+        (chat.id, alice.id, 0, ids[-1]),
+        (chat.id, bob.id, ids[0], ids[3]),
+        (chat.id, alice.id, ids[-1], ids[-1]),
+        (chat.id, bob.id, 0, ids[-1]),
+    ]
+    alone = [await own_messages_between(*each) for each in ranges]
+    assert await own_messages_in_ranges(ranges) == alone
+    assert alone[0] == [ids[3], ids[2], ids[0]]
+    assert alone[2] == []

@@ -47,7 +47,7 @@ class FakeTab:
 
 
 class FakeRenderer:
-    """Stands in for `render_event` and `render_messages`: one push per user, failing for
+    """Stands in for `render_event` and `render_batch`: one push per user, failing for
     chosen message ids; `queries` counts the round trips the real ones would make."""
 
     def __init__(self) -> None:
@@ -102,7 +102,7 @@ def message(message_id: int, *to: int) -> Event:
 def renderer(monkeypatch: pytest.MonkeyPatch) -> FakeRenderer:
     fake = FakeRenderer()
     monkeypatch.setattr(hub_module, "render_event", fake)
-    monkeypatch.setattr(hub_module, "render_messages", fake.many)
+    monkeypatch.setattr(hub_module, "render_batch", fake.many)
     monkeypatch.setattr(hub_module.db, "holding_connection", no_connection)
     return fake
 
@@ -230,6 +230,25 @@ async def test_other_events_in_a_burst_keep_their_place_between_messages(
         [Kind.MESSAGE],
         [Kind.TYPING],
         [Kind.MESSAGE, Kind.MESSAGE],
+    ]
+
+
+async def test_delivery_ticks_between_messages_are_loaded_with_them(
+    stopped_hub: Hub, renderer: FakeRenderer
+) -> None:
+    alice, bob = attach(stopped_hub, ALICE), attach(stopped_hub, BOB)
+    ticks = Event(Kind.DELIVERED, to=(ALICE, BOB), conversation=7, member=BOB, after=0, upto=1)
+    for event in (message(1, ALICE, BOB), ticks, message(2, ALICE, BOB)):
+        stopped_hub.deliver(event)
+    stopped_hub.start()
+    assert [(await alice.next_push()).frame for _ in range(3)] == [
+        "message1>u1",
+        "deliveredNone>u1",
+        "message2>u1",
+    ]
+    assert [(await bob.next_push()).message for _ in range(3)] == [1, None, 2]
+    assert [[event.kind for event in query] for query in renderer.queries] == [
+        [Kind.MESSAGE, Kind.DELIVERED, Kind.MESSAGE]
     ]
 
 
