@@ -59,7 +59,7 @@ def per_worker(start: dict[int, Any], end: dict[int, Any]) -> list[dict[str, Any
                 "events": events,
                 "batches": batches,
                 "events_per_batch": events / batches if batches else math.nan,
-                "message_loads": last.get("message_loads", 0) - first.get("message_loads", 0),
+                "batched_runs": last.get("batched_runs", 0) - first.get("batched_runs", 0),
                 "samples": len(backlog),
                 "backlog_p50": percentile(backlog, 0.50),
                 "backlog_p99": percentile(backlog, 0.99),
