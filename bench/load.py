@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from bench import idle
+from bench import hubstats, idle
 from bench.accounts import chatin_pairs, relay_pairs
 from bench.generator import ARRIVAL_TIMEOUT_SECONDS, SETTLE_SECONDS, Outcome, drive_pairs
 from bench.pool import generators, split
@@ -93,9 +93,11 @@ def run_target(kind: str, pairs: int, seconds: float, workers: int, procs: int) 
             time.sleep(max(0.0, window.start - time.monotonic()))
             for meter in [*meters.values(), *busiest, machine]:
                 meter.start()
+            hub_start = _hub_stats(served, workers, samples=False)
             pool.show_progress(kind, start_at, window.end)
             for meter in [*meters.values(), *busiest, machine]:
                 meter.stop()
+            hub_end = _hub_stats(served, workers, samples=True)
             timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
             outcomes: list[Outcome] = [o for share in pool.results(timeout) for o in share]
         copies = (
@@ -107,7 +109,13 @@ def run_target(kind: str, pairs: int, seconds: float, workers: int, procs: int) 
     others = (machine.seconds - ours) / (window.end - window.start)
     result = summarize(kind, pairs, workers, len(jobs), window, outcomes, copies, meters, busiest)
     result.other_cores = others
+    result.hub = hubstats.per_worker(hub_start, hub_end)
     return result
+
+
+def _hub_stats(served: Served, workers: int, samples: bool) -> dict[int, Any]:
+    """Each ChatIn worker's hub counters (and samples); none for the relay."""
+    return hubstats.read_all(served.url, workers, samples) if served.kind == "chatin" else {}
 
 
 def summarize(
@@ -159,6 +167,8 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
     print()
     print(load_table([app, relay]))
     print(load_notes([app, relay]))
+    print(f"\nChatIn's hubs during the window (heard {len(app.hub or [])} of {args.workers}):")
+    print(hubstats.table(app.hub or []))
     return {"results": [app.as_dict(), relay.as_dict()]}
 
 

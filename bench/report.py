@@ -38,6 +38,7 @@ class LoadResult:
     app_cpu_ms_per_msg: float
     other_cores: float
     ratio_to_relay: float | None = None
+    hub: list[dict[str, object]] | None = None  # per ChatIn worker (bench.hubstats)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -39,7 +39,9 @@ from chatin.models import (
     entries_for_members,
     entries_with_person,
     message_with_entries,
+    messages_with_entries,
     own_messages_between,
+    own_messages_in_ranges,
     person_is_online,
 )
 
@@ -61,12 +63,62 @@ async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
     return await _RENDERERS[event.kind](event, user_ids)
 
 
+BATCHED_KINDS = frozenset({Kind.MESSAGE, Kind.DELIVERED})
+
+
+async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
+    """`render_event` for MESSAGE and DELIVERED events queued together, each with its local
+    users: one query loads every message with its recipients' entries, one more every
+    author's ticks; the pushes come back in the events' order."""
+    wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind is Kind.MESSAGE]
+    everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
+    found = await messages_with_entries(wanted, everyone) if wanted else {}
+    ranges = [_range(event, author) for event, author in _tick_readers(events)]
+    ticks = iter(await own_messages_in_ranges(ranges) if ranges else [])
+    pushes = []
+    for event, user_ids in events:
+        if event.kind is Kind.MESSAGE:
+            message, entries = found.get((event.conversation or 0, event.message or 0), (None, {}))
+            mine = {user_id: entries[user_id] for user_id in user_ids if user_id in entries}
+            pushes.append(_message_frames(message, mine) if message is not None else {})
+        else:
+            authors = [user_id for user_id in user_ids if user_id != event.member]
+            per_author = {user_id: _tick_push(event, next(ticks)) for user_id in authors}
+            pushes.append({user_id: push for user_id, push in per_author.items() if push})
+    return pushes
+
+
+def _tick_readers(events: list[tuple[Event, list[int]]]) -> list[tuple[Event, int]]:
+    """Each DELIVERED event with each local user whose messages it may tick, in order."""
+    return [
+        (event, user_id)
+        for event, user_ids in events
+        if event.kind is Kind.DELIVERED
+        for user_id in user_ids
+        if user_id != event.member
+    ]
+
+
+def _range(event: Event, author: int) -> tuple[int, int, int, int]:
+    return (event.conversation or 0, author, event.after or 0, event.upto or 0)
+
+
+def _tick_push(event: Event, ids: list[int]) -> Push | None:
+    status = "Read" if event.kind is Kind.READ else "Delivered"
+    return Push("".join(render_status(message_id, status) for message_id in ids)) if ids else None
+
+
 async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """Load the message once, then render it once per user (not per tab)."""
     conversation_id, message_id = event.conversation or 0, event.message or 0
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
+    return _message_frames(message, entries)
+
+
+def _message_frames(message: Message, entries: dict[int, Entry]) -> dict[int, Push]:
+    conversation_id, message_id = message.conversation_id, message.id
     typing_cleared = render_typing(conversation_id, None)  # the same for every reader
     cursor = render_cursor(conversation_id, message_id)
     pushes = {}
@@ -87,7 +139,6 @@ async def _receipt_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     """The reader's tabs get their new unread count; the authors' tabs get new ticks."""
     conversation_id, member = event.conversation or 0, event.member or 0
     after, upto = event.after or 0, event.upto or 0
-    status = "Read" if event.kind is Kind.READ else "Delivered"
     pushes = {}
     if member in user_ids and event.kind is Kind.READ:
         entry = (await entries_for_members(conversation_id, [member])).get(member)
@@ -96,10 +147,9 @@ async def _receipt_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     for user_id in user_ids:
         if user_id == member:
             continue
-        ids = await own_messages_between(conversation_id, user_id, after, upto)
-        if ids:
-            spans = [render_status(message_id, status) for message_id in ids]
-            pushes[user_id] = Push("".join(spans))
+        push = _tick_push(event, await own_messages_between(conversation_id, user_id, after, upto))
+        if push is not None:
+            pushes[user_id] = push
     return pushes
 
 

@@ -8,14 +8,16 @@ import os
 import secrets
 import socket
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Protocol
 
 from quart import Quart
 
 from chatin import db
 from chatin.events import Event, Kind
-from chatin.live.frames import Push, render_event
+from chatin.live.frames import BATCHED_KINDS, Push, render_batch, render_event
 from chatin.live.presence import DeliveryBatches, PresenceClaims
+from chatin.live.stats import HubStats
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ LOGGED_OUT_CODE = 4401
 TOO_MANY_TABS_CODE = 4429  # this tab was the oldest of too many; not reconnected
 MAX_TABS_PER_USER = 20  # per worker: each tab costs a queue, a sender and its pushes
 RENDER_RETRY_SECONDS = 1.0
+MAX_BATCH = 64  # events taken off the backlog at once; one query renders their messages
 
 
 class Tab(Protocol):
@@ -39,9 +42,11 @@ class Tab(Protocol):
 class Hub:
     """Announcements in, pushes out; never awaits a socket.
 
-    Events are rendered one after another by a single task, so each user's frames leave in
-    the order PostgreSQL committed them. Presence claims and delivery cursors, which the
-    tabs cause, are written beside it (`chatin.live.presence`).
+    Events are rendered by a single task, in the order PostgreSQL committed them, so each
+    user's frames leave in that order. When events queue up, the task takes them all (up to
+    MAX_BATCH) and loads each run of consecutive messages and ticks in two queries: a round trip per
+    event made a backlog of hundreds under load (bench/RESULTS.md). Presence claims and
+    delivery cursors, which the tabs cause, are written beside it (`chatin.live.presence`).
     """
 
     def __init__(self, app: Quart) -> None:
@@ -52,12 +57,14 @@ class Hub:
         self.presence = PresenceClaims(self.worker)
         self.deliveries = DeliveryBatches()
         self._tasks: list[asyncio.Task[None]] = []
+        self.stats = HubStats(self._events.qsize, self.tab_count)
 
     def start(self) -> None:
         for name, loop in (
             ("events", self._run),
             ("presence", self.presence.run),
             ("deliveries", self.deliveries.run),
+            ("stats", self.stats.sample_forever),
         ):
             self._tasks.append(asyncio.create_task(loop(), name=f"chatin-hub-{name}"))
 
@@ -131,21 +138,63 @@ class Hub:
 
     async def _render_until_failure(self) -> None:
         while True:
-            event = await self._events.get()
-            local = [uid for uid in event.to if uid in self._tabs]
-            if not local:
-                continue
-            try:
-                pushes = await render_event(event, local)
-            except Exception:
-                log.exception("could not render %s; its tabs will catch up", event)
-                self._close_users(local)
-                return
-            for user_id, push in pushes.items():
-                for tab in list(self._tabs.get(user_id, ())):
-                    tab.offer(push)
+            runs = list(_runs(await self._next_batch()))
+            for done, run in enumerate(runs):
+                try:
+                    pushes = await self._render(run)
+                except Exception:
+                    log.exception("could not render %s; its tabs will catch up", run[0][0])
+                    for _, user_ids in (pair for later in runs[done:] for pair in later):
+                        self._close_users(user_ids)
+                    return
+                self.stats.events += len(run)
+                for per_user in pushes:
+                    self._offer(per_user)
+
+    async def _next_batch(self) -> list[tuple[Event, list[int]]]:
+        """Wait for an event, then take whatever else is queued, up to MAX_BATCH; each with
+        the users who have a tab here now."""
+        events = [await self._events.get()]
+        while len(events) < MAX_BATCH and not self._events.empty():
+            events.append(self._events.get_nowait())
+        self.stats.batches += 1
+        return [(event, local) for event in events if (local := self._local(event))]
+
+    def _local(self, event: Event) -> list[int]:
+        return [user_id for user_id in event.to if user_id in self._tabs]
+
+    async def _render(self, run: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
+        """A run of several messages and delivery ticks in two queries; anything else as it
+        comes."""
+        if len(run) == 1:
+            return [await render_event(*run[0])]
+        self.stats.batched_runs += 1
+        return await render_batch(run)
+
+    def _offer(self, pushes: dict[int, Push]) -> None:
+        for user_id, push in pushes.items():
+            for tab in list(self._tabs.get(user_id, ())):
+                tab.offer(push)
 
     def _close_users(self, user_ids: list[int]) -> None:
         for user_id in user_ids:
             for tab in list(self._tabs.get(user_id, ())):
                 tab.request_close(RESTART_CODE)
+
+
+def _runs(
+    events: list[tuple[Event, list[int]]],
+) -> Iterator[list[tuple[Event, list[int]]]]:
+    """Consecutive MESSAGE and DELIVERED events together (the bulk of the traffic: every
+    message moves a delivered cursor); every other event alone, in its place."""
+    run: list[tuple[Event, list[int]]] = []
+    for pair in events:
+        if pair[0].kind in BATCHED_KINDS:
+            run.append(pair)
+            continue
+        if run:
+            yield run
+            run = []
+        yield [pair]
+    if run:
+        yield run

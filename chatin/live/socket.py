@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from typing import Any
 
-from quart import Blueprint, current_app, websocket
+from quart import Blueprint, current_app, request, websocket
 
 from chatin.auth import (
     current_session_id,
@@ -42,6 +43,7 @@ HELLO_FIELDS = frozenset({"conversation", "after", "seq"})
 HELLO_WAIT_SECONDS = 3.0
 MAX_ID = 2**63  # ids are PostgreSQL bigints; anything larger is not an id
 SERVER_ERROR_CODE = 1011  # the ws extension reconnects, and the new socket catches up
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class Hello:
@@ -281,3 +283,17 @@ async def socket() -> Any:
     finally:
         hub.detach(tab)
     return None
+
+
+@blueprint.get("/internal/stats")
+async def stats() -> Any:
+    """This worker's hub counters and samples since `since` (bench/load.py reads them), for
+    requests from this machine only, and not through a proxy: nothing in it is secret (counts
+    and timings), but it is nobody else's business either."""
+    client = request.scope.get("client") or ("", 0)
+    if client[0] not in LOOPBACK or "X-Forwarded-For" in request.headers:
+        return "Not found", 404
+    since = request.args.get("since", "0")
+    hub: Hub = current_app.extensions["hub"]
+    taken = int(since) if since.isascii() and since.isdigit() else 0
+    return {"pid": os.getpid(), **hub.stats.as_dict(taken)}

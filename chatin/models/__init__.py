@@ -37,6 +37,8 @@ from chatin.models.entries import (
     entries_of_viewer,
     entries_with_person,
     message_with_entries,
+    messages_with_entries,
+    own_messages_in_ranges,
 )
 from chatin.models.errors import (
     Busy,
@@ -99,7 +101,9 @@ __all__ = [
     "entries_of_viewer",
     "entries_with_person",
     "message_with_entries",
+    "messages_with_entries",
     "own_messages_between",
+    "own_messages_in_ranges",
     "person_is_online",
     "record_deliveries",
 ]

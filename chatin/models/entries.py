@@ -143,3 +143,62 @@ async def message_with_entries(
         fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
         entries[row["viewer_id"]] = Entry(**fields_of_entry)
     return message, entries
+
+
+# The fan-out of several messages queued together: each (conversation, message) pair, the
+# message, and each recipient's entry beside it, in one round trip (the hub's batches).
+_MESSAGES_WITH_ENTRIES_SQL = f"""
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+FROM unnest($1::int[], $2::bigint[]) AS wanted(conversation_id, message_id)
+JOIN messages m ON m.id = wanted.message_id AND m.conversation_id = wanted.conversation_id
+CROSS JOIN LATERAL ({
+    _ENTRIES_SQL.format(where="c.id = wanted.conversation_id AND me.user_id = ANY($3::int[])")
+}) e
+"""
+
+
+async def messages_with_entries(
+    wanted: list[tuple[int, int]], user_ids: list[int]
+) -> dict[tuple[int, int], tuple[Message, dict[int, Entry]]]:
+    """`message_with_entries` for many (conversation, message) pairs in one round trip:
+    by pair, the message and the entries of those of user_ids who are its recipients.
+    A pair whose message is gone is absent."""
+    conversations = [conversation_id for conversation_id, _ in wanted]
+    messages = [message_id for _, message_id in wanted]
+    rows = await db.fetch(_MESSAGES_WITH_ENTRIES_SQL, conversations, messages, user_ids)
+    found: dict[tuple[int, int], tuple[Message, dict[int, Entry]]] = {}
+    for row in rows:
+        key = (row["message_conversation_id"], row["message_id"])
+        if key not in found:
+            fields_of_message = {name: row[f"message_{name}"] for name in _MESSAGE_FIELDS}
+            found[key] = (Message._init_from_db(**fields_of_message), {})
+        found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
+    return found
+
+
+# The hub's batches: a delivery tick needs each author's messages in the moved range.
+_OWN_MESSAGES_IN_RANGES_SQL = """
+SELECT w.n, x.id
+FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[])
+     WITH ORDINALITY AS w(conversation_id, author_id, after, upto, n)
+CROSS JOIN LATERAL (
+  SELECT id FROM messages
+  WHERE conversation_id = w.conversation_id AND author_id = w.author_id
+    AND id > w.after AND id <= w.upto
+  ORDER BY id DESC LIMIT $5
+) x
+ORDER BY w.n, x.id DESC
+"""
+
+
+async def own_messages_in_ranges(
+    ranges: list[tuple[int, int, int, int]], limit: int = 200
+) -> list[list[int]]:
+    """`own_messages_between` for many (conversation, author, after, upto) in one round
+    trip: per range, in order, the ids of the author's messages in (after, upto]."""
+    columns = [list(column) for column in zip(*ranges, strict=True)] or [[], [], [], []]
+    rows = await db.fetch(_OWN_MESSAGES_IN_RANGES_SQL, *columns, limit)
+    found: list[list[int]] = [[] for _ in ranges]
+    for row in rows:
+        found[row["n"] - 1].append(row["id"])
+    return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from chatin.events import Change, Event, Kind
 from chatin.live import hub as hub_module
 from chatin.live import presence as presence_module
 from chatin.live.frames import Push
-from chatin.live.hub import LOGGED_OUT_CODE, RESTART_CODE, Hub
+from chatin.live.hub import LOGGED_OUT_CODE, MAX_BATCH, RESTART_CODE, Hub
 from chatin.live.presence import DeliveryBatches
 from chatin.models import Presence
 
@@ -31,12 +32,14 @@ class FakeTab:
     session_id: int = 0
     pushes: asyncio.Queue[Push] = field(default_factory=asyncio.Queue)
     close_codes: list[int] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, push: Push) -> None:
         self.pushes.put_nowait(push)
 
     def request_close(self, code: int) -> None:
         self.close_codes.append(code)
+        self.closed.set()
 
     async def next_push(self) -> Push:
         async with asyncio.timeout(WAIT_SECONDS):
@@ -44,20 +47,29 @@ class FakeTab:
 
 
 class FakeRenderer:
-    """Stands in for `render_event`: one push per user, failing for chosen message ids."""
+    """Stands in for `render_event` and `render_batch`: one push per user, failing for
+    chosen message ids; `queries` counts the round trips the real ones would make."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Event, list[int]]] = []
+        self.queries: list[list[Event]] = []
         self.failing: set[int] = set()
 
     async def __call__(self, event: Event, user_ids: list[int]) -> dict[int, Push]:
-        self.calls.append((event, list(user_ids)))
-        if event.message in self.failing:
+        return (await self.many([(event, user_ids)]))[0]
+
+    async def many(self, events: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
+        self.queries.append([event for event, _ in events])
+        self.calls.extend((event, list(user_ids)) for event, user_ids in events)
+        if any(event.message in self.failing for event, _ in events):
             raise RuntimeError("the message vanished")
-        return {
-            uid: Push(f"m{event.message}>u{uid}", event.conversation, event.message)
-            for uid in user_ids
-        }
+        return [
+            {
+                uid: Push(f"{event.kind}{event.message}>u{uid}", event.conversation, event.message)
+                for uid in user_ids
+            }
+            for event, user_ids in events
+        ]
 
 
 class PresenceWrites:
@@ -90,6 +102,7 @@ def message(message_id: int, *to: int) -> Event:
 def renderer(monkeypatch: pytest.MonkeyPatch) -> FakeRenderer:
     fake = FakeRenderer()
     monkeypatch.setattr(hub_module, "render_event", fake)
+    monkeypatch.setattr(hub_module, "render_batch", fake.many)
     monkeypatch.setattr(hub_module.db, "holding_connection", no_connection)
     return fake
 
@@ -111,6 +124,14 @@ async def hub(renderer: FakeRenderer, presence: PresenceWrites) -> AsyncIterator
     await running.stop()
 
 
+@pytest.fixture
+async def stopped_hub(renderer: FakeRenderer, presence: PresenceWrites) -> AsyncIterator[Hub]:
+    """A hub whose events queue up until the test starts it."""
+    waiting = Hub(Quart(__name__))
+    yield waiting
+    await waiting.stop()
+
+
 def attach(hub: Hub, user_id: int, session_id: int = 0) -> FakeTab:
     tab = FakeTab(user_id, session_id)
     hub.attach(tab)
@@ -125,7 +146,7 @@ async def test_each_user_is_rendered_once_and_all_their_tabs_get_it(
     hub.deliver(event)
     bob_push = await bob.next_push()
     assert renderer.calls == [(event, [ALICE, BOB])]
-    assert bob_push.frame == "m42>u2"
+    assert bob_push.frame == "message42>u2"
     assert alice_laptop.pushes.get_nowait() is alice_phone.pushes.get_nowait()
     assert [tab.pushes.qsize() for tab in (alice_laptop, alice_phone, bob)] == [0, 0, 0]
 
@@ -168,10 +189,113 @@ async def test_a_failed_render_reconnects_its_readers_and_the_hub_carries_on(
     renderer.failing.add(41)
     alice_tabs, bob = [attach(hub, ALICE), attach(hub, ALICE)], attach(hub, BOB)
     hub.deliver(message(41, ALICE))
+    async with asyncio.timeout(WAIT_SECONDS):
+        await alice_tabs[1].closed.wait()
     hub.deliver(message(42, BOB))  # rendered after the failure, on a fresh connection
     assert (await bob.next_push()).message == 42
     assert [tab.close_codes for tab in alice_tabs] == [[RESTART_CODE], [RESTART_CODE]]
     assert bob.close_codes == []
+
+
+async def test_a_burst_of_messages_is_loaded_in_one_query_and_each_tab_gets_each_once(
+    stopped_hub: Hub, renderer: FakeRenderer
+) -> None:
+    tabs = [attach(stopped_hub, ALICE), attach(stopped_hub, ALICE), attach(stopped_hub, BOB)]
+    for message_id in range(1, 6):
+        stopped_hub.deliver(message(message_id, ALICE, BOB))
+    stopped_hub.start()
+    for tab in tabs:
+        assert [(await tab.next_push()).message for _ in range(5)] == [1, 2, 3, 4, 5]
+    assert [[event.message for event in query] for query in renderer.queries] == [[1, 2, 3, 4, 5]]
+    assert [tab.pushes.qsize() for tab in tabs] == [0, 0, 0]
+
+
+async def test_other_events_in_a_burst_keep_their_place_between_messages(
+    stopped_hub: Hub, renderer: FakeRenderer
+) -> None:
+    alice, bob = attach(stopped_hub, ALICE), attach(stopped_hub, BOB)
+    stopped_hub.deliver(message(1, ALICE, BOB))
+    stopped_hub.deliver(Event(Kind.TYPING, to=(ALICE,), conversation=7, member=BOB))
+    stopped_hub.deliver(message(2, ALICE, BOB))
+    stopped_hub.deliver(message(3, ALICE, BOB))
+    stopped_hub.start()
+    seen_by_alice = [(await alice.next_push()).frame for _ in range(4)]
+    assert seen_by_alice == ["message1>u1", "typingNone>u1", "message2>u1", "message3>u1"]
+    assert [(await bob.next_push()).frame for _ in range(3)] == [
+        "message1>u2",
+        "message2>u2",
+        "message3>u2",
+    ]
+    assert [[event.kind for event in query] for query in renderer.queries] == [
+        [Kind.MESSAGE],
+        [Kind.TYPING],
+        [Kind.MESSAGE, Kind.MESSAGE],
+    ]
+
+
+async def test_delivery_ticks_between_messages_are_loaded_with_them(
+    stopped_hub: Hub, renderer: FakeRenderer
+) -> None:
+    alice, bob = attach(stopped_hub, ALICE), attach(stopped_hub, BOB)
+    ticks = Event(Kind.DELIVERED, to=(ALICE, BOB), conversation=7, member=BOB, after=0, upto=1)
+    for event in (message(1, ALICE, BOB), ticks, message(2, ALICE, BOB)):
+        stopped_hub.deliver(event)
+    stopped_hub.start()
+    assert [(await alice.next_push()).frame for _ in range(3)] == [
+        "message1>u1",
+        "deliveredNone>u1",
+        "message2>u1",
+    ]
+    assert [(await bob.next_push()).message for _ in range(3)] == [1, None, 2]
+    assert [[event.kind for event in query] for query in renderer.queries] == [
+        [Kind.MESSAGE, Kind.DELIVERED, Kind.MESSAGE]
+    ]
+
+
+async def test_a_long_backlog_is_taken_in_bounded_batches(
+    stopped_hub: Hub, renderer: FakeRenderer
+) -> None:
+    alice = attach(stopped_hub, ALICE)
+    for message_id in range(MAX_BATCH + 6):
+        stopped_hub.deliver(message(message_id, ALICE))
+    stopped_hub.start()
+    arrived = [(await alice.next_push()).message for _ in range(MAX_BATCH + 6)]
+    assert arrived == list(range(MAX_BATCH + 6))
+    assert [len(query) for query in renderer.queries] == [MAX_BATCH, 6]
+    assert (stopped_hub.stats.events, stopped_hub.stats.batches) == (MAX_BATCH + 6, 2)
+
+
+def hold_the_loop(seconds: float) -> None:
+    """What a long synchronous stretch (a big render, a full GC pass) does to the loop."""
+    time.sleep(seconds)
+
+
+async def test_the_sampler_sees_the_backlog_and_a_blocked_loop(
+    stopped_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats, sampled = stopped_hub.stats, asyncio.Event()
+    record = stats.record
+
+    def record_and_tell(backlog: int, lag_seconds: float) -> None:
+        record(backlog, lag_seconds)
+        sampled.set()
+
+    monkeypatch.setattr(stats, "record", record_and_tell)
+    attach(stopped_hub, ALICE)
+    for message_id in range(3):
+        stopped_hub.deliver(message(message_id, ALICE))
+    sampler = asyncio.create_task(stats.sample_forever())
+    try:
+        await asyncio.sleep(0)  # the sampler's timer is set
+        hold_the_loop(0.2)
+        async with asyncio.timeout(WAIT_SECONDS):
+            await sampled.wait()
+    finally:
+        sampler.cancel()
+    seen = stats.as_dict(since=0)
+    assert (seen["sockets"], seen["backlog"][0]) == (1, 3)
+    assert seen["lag_ms"][0] >= 100
+    assert stats.as_dict(since=stats.taken)["backlog"] == []
 
 
 async def test_a_reload_does_not_flicker_offline(hub: Hub, presence: PresenceWrites) -> None:
