@@ -49,10 +49,10 @@ class Page(HTMLParser):
         the HEADERS object htmx adds (see static/vendor/htmx-ext-ws)."""
         element = self.by_id["hello"]
         values: dict[str, object] = {}
-        include = element.get("hx-include")
-        if include:
-            included = self.by_id[include.removeprefix("#")]
-            values[str(included["name"])] = included.get("value") or ""
+        for selector in (element.get("hx-include") or "").split(","):
+            if selector.strip():  # "#cursor-7, #seq-7": ids only, as the page writes them
+                included = self.by_id[selector.strip().removeprefix("#")]
+                values[str(included["name"])] = included.get("value") or ""
         values |= json.loads(element.get("hx-vals") or "{}")
         values["HEADERS"] = {
             "HX-Request": "true",

@@ -28,13 +28,10 @@ from types import FrameType
 from typing import Any
 
 from bench.accounts import chatin_pairs, sign_up, start_conversation
-from bench.generator import ARRIVAL_TIMEOUT_SECONDS, SETTLE_SECONDS, Endpoint, drive_pairs
-from bench.load import WARMUP_SECONDS, default_generators, summarize
-from bench.pool import generators, split
-from bench.report import LoadResult, Window, load_notes, load_table
+from bench.generator import Endpoint
+from bench.load import default_generators, load_served
+from bench.report import Window, load_notes, load_table
 from bench.server import ROOT, Served, _stop_leftover, postmaster_pid, serving
-from bench.usage import CpuWindow, MachineWindow
-from bench.verify import stored_copies
 from chatin import db, postgres
 from chatin.ops.postgres import running_url
 
@@ -130,7 +127,7 @@ def backup_and_restore(served: Served, folder: Path, source_count: int) -> dict[
 
 
 class BackupLoop(threading.Thread):
-    """Backups one after another from start until `halt`: (began, ended) of each."""
+    """Backups one after another while its block lasts: (began, ended) of each."""
 
     def __init__(self, data_dir: Path, target: Path) -> None:
         super().__init__(daemon=True)
@@ -149,7 +146,12 @@ class BackupLoop(threading.Thread):
                 return
             self.done.append((began, time.monotonic()))
 
-    def halt(self) -> None:
+    def __enter__(self) -> BackupLoop:
+        self.start()  # from the warm-up on, so the whole window runs beside backups
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Lets the backup under way finish (bounded by COMMAND_SECONDS)."""
         self.halted.set()
         self.join(COMMAND_SECONDS)
 
@@ -157,48 +159,6 @@ class BackupLoop(threading.Thread):
         """Backups finished in the window, and the share of it a backup was running."""
         busy = sum(max(0.0, min(e, window.end) - max(b, window.start)) for b, e in self.done)
         return sum(1 for _, e in self.done if e in window), busy / (window.end - window.start)
-
-
-def measure(
-    served: Served, ends: list[Any], seconds: float, label: str, loop: BackupLoop | None
-) -> tuple[LoadResult, Window]:
-    """bench.load's run of one target, on an app already serving `ends`' users."""
-    duration = WARMUP_SECONDS + seconds
-    procs = default_generators(len(ends))
-    jobs = [(served.url, served.origin, share, duration) for share in split(ends, procs)]
-    with generators(drive_pairs, jobs) as pool:
-        pool.wait_ready()
-        start_at = pool.go(delay=0.5)
-        window = Window(start_at + WARMUP_SECONDS, start_at + duration)
-        meters = {
-            "app": CpuWindow(served.app_processes),
-            "db": CpuWindow(served.db_processes),
-            "gen": CpuWindow(pool.psutil_processes),
-        }
-        busiest = [CpuWindow(lambda p=p: [p]) for p in pool.psutil_processes()]
-        everything = [*meters.values(), *busiest, machine := MachineWindow()]
-        if loop is not None:
-            loop.start()  # from the warm-up on, so the whole window runs beside backups
-        try:
-            time.sleep(max(0.0, window.start - time.monotonic()))
-            for meter in everything:
-                meter.start()
-            pool.show_progress(label, start_at, window.end)
-            for meter in everything:
-                meter.stop()
-        finally:
-            if loop is not None:
-                loop.halt()  # lets the backup under way finish (bounded by COMMAND_SECONDS)
-        timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
-        outcomes = [o for share in pool.results(timeout) for o in share]
-    copies = asyncio.run(stored_copies(served.pgdata, [o.client_id for o in outcomes]))
-    result = summarize(
-        "chatin", len(ends), served.workers, len(jobs), window, outcomes, copies, meters, busiest
-    )
-    result.target = label
-    ours = sum(meter.seconds for meter in meters.values())
-    result.other_cores = (machine.seconds - ours) / (window.end - window.start)
-    return result, window
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -222,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(seeded), flush=True)
         figures = seeded | backup_and_restore(served, folder, int(seeded["messages"]))
         print(json.dumps(figures), flush=True)
-        plain, _ = measure(served, ends, args.seconds, "plain", None)
+        procs = default_generators(args.pairs)
+        plain, _ = load_served(served, ends, args.seconds, procs, "plain")
         loop = BackupLoop(served.data_dir, folder / "loop.backup")
-        during, window = measure(served, ends, args.seconds, "backup", loop)
+        during, window = load_served(served, ends, args.seconds, procs, "backup", loop)
     backups, share = loop.in_window(window)
     print()
     print(load_table([plain, during]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -77,40 +78,60 @@ def run_target(kind: str, pairs: int, seconds: float, workers: int, procs: int) 
         began = time.monotonic()
         endpoints = asyncio.run(_setup(served, pairs))
         print(f"{kind}: {2 * pairs} users ready in {time.monotonic() - began:.1f} s", flush=True)
-        duration = WARMUP_SECONDS + seconds
-        jobs = [(served.url, served.origin, share, duration) for share in split(endpoints, procs)]
-        with generators(drive_pairs, jobs) as pool:
-            pool.wait_ready()
-            start_at = pool.go(delay=0.5)
-            window = Window(start_at + WARMUP_SECONDS, start_at + duration)
-            meters = {
-                "app": CpuWindow(served.app_processes),
-                "db": CpuWindow(served.db_processes),
-                "gen": CpuWindow(pool.psutil_processes),
-            }
-            busiest = [CpuWindow(lambda p=p: [p]) for p in pool.psutil_processes()]
-            machine = MachineWindow()
+        result, _ = load_served(served, endpoints, seconds, procs)
+    return result
+
+
+def load_served(
+    served: Served,
+    endpoints: list[Any],
+    seconds: float,
+    procs: int,
+    label: str | None = None,
+    beside: contextlib.AbstractContextManager[object] | None = None,
+) -> tuple[LoadResult, Window]:
+    """The closed loop on a target already serving these users: warm-up, the measured
+    window, verification. `beside` runs from the warm-up to the window's end (bench.backup
+    runs backups there)."""
+    kind, workers = served.kind, served.workers
+    duration = WARMUP_SECONDS + seconds
+    jobs = [(served.url, served.origin, share, duration) for share in split(endpoints, procs)]
+    with generators(drive_pairs, jobs) as pool:
+        pool.wait_ready()
+        start_at = pool.go(delay=0.5)
+        window = Window(start_at + WARMUP_SECONDS, start_at + duration)
+        meters = {
+            "app": CpuWindow(served.app_processes),
+            "db": CpuWindow(served.db_processes),
+            "gen": CpuWindow(pool.psutil_processes),
+        }
+        busiest = [CpuWindow(lambda p=p: [p]) for p in pool.psutil_processes()]
+        machine = MachineWindow()
+        with beside or contextlib.nullcontext():
             time.sleep(max(0.0, window.start - time.monotonic()))
             for meter in [*meters.values(), *busiest, machine]:
                 meter.start()
             hub_start = _hub_stats(served, workers, samples=False)
-            pool.show_progress(kind, start_at, window.end)
+            pool.show_progress(label or kind, start_at, window.end)
             for meter in [*meters.values(), *busiest, machine]:
                 meter.stop()
-            hub_end = _hub_stats(served, workers, samples=True)
-            timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
-            outcomes: list[Outcome] = [o for share in pool.results(timeout) for o in share]
-        copies = (
-            asyncio.run(stored_copies(served.pgdata, [o.client_id for o in outcomes]))
-            if kind == "chatin"
-            else None
-        )
+        hub_end = _hub_stats(served, workers, samples=True)
+        timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
+        outcomes: list[Outcome] = [o for share in pool.results(timeout) for o in share]
+    copies = (
+        asyncio.run(stored_copies(served.pgdata, [o.client_id for o in outcomes]))
+        if kind == "chatin"
+        else None
+    )
     ours = sum(meter.seconds for meter in meters.values())
     others = (machine.seconds - ours) / (window.end - window.start)
+    pairs = len(endpoints)
     result = summarize(kind, pairs, workers, len(jobs), window, outcomes, copies, meters, busiest)
     result.other_cores = others
     result.hub = hubstats.per_worker(hub_start, hub_end)
-    return result
+    if label is not None:
+        result.target = label
+    return result, window
 
 
 def _hub_stats(served: Served, workers: int, samples: bool) -> dict[int, Any]:
