@@ -110,7 +110,7 @@ class TabSocket:
         self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._sent_upto: dict[int, int] = {}
         self._seq_upto: dict[int, int] = {}  # conversation -> change cursor its catch-up sent
-        self._states: dict[int, int] = {}  # message -> newest change of it this tab was sent
+        self._states: dict[int, int] = {}  # message -> a change past the cursor it was sent
 
     def offer(self, item: Push | Hello) -> None:
         try:
@@ -202,13 +202,25 @@ class TabSocket:
         return True
 
     def _is_new_change(self, push: ChangePush) -> bool:
-        """Skip a change the catch-up already covered, or a message state the tab has."""
-        if push.seq <= self._seq_upto.get(push.conversation or 0, 0):
+        """Skip a change the tab has: covered by its change cursor (changes come in their
+        conversation's order, so the cursor follows them), or shown already by a copy
+        rendered after a later change of the message (only such copies are remembered)."""
+        conversation, message = push.conversation or 0, push.message or 0
+        if push.seq <= self._seq_upto.get(conversation, 0):
             return False
-        if push.state <= self._states.get(push.message or 0, 0):
+        self._seq_upto[conversation] = push.seq
+        if push.state <= self._states.get(message, 0):
             return False
-        self._states[push.message or 0] = push.state
+        self._remember_state(message, push.state, push.seq)
         return True
+
+    def _remember_state(self, message: int, state: int, cursor: int) -> None:
+        """A copy newer than the cursor (its message changed again meanwhile) is kept until
+        the cursor passes it, so the push of that later change is not sent again."""
+        if state > cursor:
+            self._states[message] = state
+        else:
+            self._states.pop(message, None)
 
     async def _catch_up(self, hello: Hello) -> None:
         """Re-send the list, then what the open conversation missed above its cursor: at
@@ -242,7 +254,8 @@ class TabSocket:
         for frame in sending:
             await websocket.send(frame)
         self._seq_upto[conversation.id] = last_seq
-        self._states.update((m.id, m.seq) for m in [*changed, *shown])
+        for shown_message in [*changed, *shown]:
+            self._remember_state(shown_message.id, shown_message.seq, last_seq)
         if shown:
             self._caught_up(conversation.id, shown)
 
