@@ -28,8 +28,8 @@ class Kind(StrEnum):
     MESSAGE = "message"  # conversation, message: a new message was stored
     CHANGE = "change"  # conversation, message, seq: an existing message changed
     CONVERSATION = "conversation"  # conversation, change: started, accepted or blocked
-    READ = "read"  # conversation, member, after, upto: member read (after, upto]
-    DELIVERED = "delivered"  # conversation, member, after, upto: reached a tab of member
+    READ = "read"  # conversation, member, after, upto, group: member read (after, upto]
+    DELIVERED = "delivered"  # conversation, member, after, upto, group: reached their tab
     TYPING = "typing"  # conversation, member: member is typing (nothing stored)
     PRESENCE = "presence"  # user: came online or went offline
     PROFILE = "profile"  # user: changed their display name
@@ -44,6 +44,7 @@ class Change(StrEnum):
     NEW = "new"
     ACCEPTED = "accepted"
     BLOCKED = "blocked"
+    MEMBERS = "members"  # a group's members or name changed: a leaver loses it
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Event:
     check: int | None = None
     worker: int | None = None
     seq: int | None = None
+    group: int | None = None  # receipts: 1 when the conversation is a group
 
     @classmethod
     def parse(cls, payload: str) -> Event | None:

@@ -238,11 +238,12 @@ class TabSocket:
         # The tab already shows everything up to its cursor: a push of those is a repeat.
         self._sent_upto[conversation.id] = max(hello.after, self._sent_upto.get(conversation.id, 0))
         changed, last_seq = await changed_since(
-            conversation.id, hello.seq, hello.after, CATCH_UP_LIMIT + 1
+            conversation.id, self.user_id, hello.seq, hello.after, CATCH_UP_LIMIT + 1
         )
-        missed = await conversation.messages_after(hello.after, CATCH_UP_LIMIT + 1)
+        missed = await conversation.messages_after(self.viewer, hello.after, CATCH_UP_LIMIT + 1)
         if len(missed) > CATCH_UP_LIMIT or len(changed) > CATCH_UP_LIMIT:
-            changed, shown = [], await conversation.messages_before(None, PAGE_SIZE + 1)
+            shown = await conversation.messages_before(self.viewer, None, PAGE_SIZE + 1)
+            changed = []
             has_older, shown = len(shown) > PAGE_SIZE, shown[-PAGE_SIZE:]
             sending = [frames.thread_frame(conversation, shown, has_older, self.viewer, entry)]
         else:

@@ -17,10 +17,11 @@ from tortoise.transactions import in_transaction
 
 from chatin import db
 from chatin.events import Change, Kind, notify, notify_sql
-from chatin.models import receipts
+from chatin.models import messages, receipts
 from chatin.models.accounts import User
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
+from chatin.models.visibility import CURRENT_STATES
 
 
 class ConversationKind(StrEnum):
@@ -32,6 +33,11 @@ class MemberState(StrEnum):
     REQUEST = "request"  # someone started a chat with this member, who hasn't answered
     ACTIVE = "active"
     BLOCKED = "blocked"  # this member blocked the conversation: hidden, takes no messages
+    LEFT = "left"  # left a group: sees nothing of it any more (404, like a stranger)
+    REMOVED = "removed"  # removed from a group by an owner: the same as left
+
+
+CURRENT = (MemberState.REQUEST, MemberState.ACTIVE)  # see models.visibility.current
 
 
 class MemberRole(StrEnum):
@@ -49,6 +55,8 @@ WITH members AS (
   SELECT m.user_id, m.state, c.last_seq
   FROM memberships m JOIN conversations c ON c.id = m.conversation_id
   WHERE c.id = $1 FOR UPDATE OF c
+), readers AS (
+  SELECT user_id FROM members WHERE state IN {CURRENT_STATES}
 ), verdict AS (
   SELECT (SELECT state FROM members WHERE user_id = $2) AS my_state,
          EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked,
@@ -76,7 +84,7 @@ WITH members AS (
   SELECT {
     notify_sql(
         Kind.MESSAGE,
-        "'conversation', $1::int, 'message', i.id, 'to', (SELECT array_agg(user_id) FROM members)",
+        "'conversation', $1::int, 'message', i.id, 'to', (SELECT array_agg(user_id) FROM readers)",
     )
 }
   FROM inserted i
@@ -85,7 +93,7 @@ WITH members AS (
     notify_sql(
         Kind.CONVERSATION,
         f"'conversation', $1::int, 'change', '{Change.ACCEPTED.value}', "
-        "'to', (SELECT array_agg(user_id) FROM members)",
+        "'to', (SELECT array_agg(user_id) FROM readers)",
     )
 }
   FROM inserted i, verdict v WHERE v.my_state = 'request'
@@ -111,6 +119,7 @@ class Conversation(Model):
     )
     last_activity_at = fields.DatetimeField(auto_now_add=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    name = fields.CharField(max_length=80, null=True, description="a group's name, if given")
 
     class Meta:
         table = "conversations"
@@ -131,7 +140,7 @@ class Conversation(Model):
         found = await cls.filter(
             id=conversation_id,
             memberships__user_id=viewer.id,
-            memberships__state__in=(MemberState.REQUEST, MemberState.ACTIVE),
+            memberships__state__in=CURRENT,
         ).first()
         if found is None:
             raise NotFound
@@ -197,7 +206,10 @@ class Conversation(Model):
                 )
 
     async def block(self, member: User) -> None:
-        """Hide the conversation from member and refuse the others' messages to them."""
+        """Hide the conversation from member and refuse the others' messages to them. Only
+        a direct conversation: in a group one leaves instead."""
+        if self.kind is ConversationKind.GROUP:
+            raise NotFound
         async with in_transaction() as conn:
             await (
                 Membership.filter(conversation_id=self.id, user_id=member.id)
@@ -226,7 +238,7 @@ class Conversation(Model):
             _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
         )
         outcome = rows[0]
-        if outcome["my_state"] not in (MemberState.REQUEST, MemberState.ACTIVE):
+        if outcome["my_state"] not in CURRENT:
             raise NotFound
         if outcome["blocked"]:
             raise NotDelivered
@@ -244,19 +256,17 @@ class Conversation(Model):
             seq=outcome["seq"],
         )
 
-    async def messages_before(self, before: int | None, limit: int = PAGE_SIZE) -> list[Message]:
-        """Up to `limit` messages older than id `before` (newest page when None), oldest first."""
-        query = Message.filter(conversation_id=self.id)
-        if before is not None:
-            query = query.filter(id__lt=before)
-        page = await query.order_by("-id").limit(limit)
-        return list(reversed(page))
+    async def messages_before(
+        self, viewer: User, before: int | None, limit: int = PAGE_SIZE
+    ) -> list[Message]:
+        """Up to `limit` messages viewer sees older than id `before` (newest page when None),
+        oldest first."""
+        return await messages.messages_before(self.id, viewer.id, before, limit)
 
-    async def messages_after(self, after: int, limit: int) -> list[Message]:
-        """Messages newer than id `after`, oldest first: what a reconnecting tab missed."""
-        return (
-            await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
-        )
+    async def messages_after(self, viewer: User, after: int, limit: int) -> list[Message]:
+        """Messages viewer sees newer than id `after`, oldest first: what a reconnecting tab
+        missed."""
+        return await messages.messages_after(self.id, viewer.id, after, limit)
 
     async def mark_read(self, reader: User, upto: int) -> None:
         """Reader has seen everything up to message `upto` (see receipts)."""
@@ -276,8 +286,8 @@ class Conversation(Model):
     async def member_ids(
         self, conn: BaseDBAsyncClient | None = None, exclude: int | None = None
     ) -> list[int]:
-        """Members who see this conversation (a blocker no longer does)."""
-        query = Membership.filter(conversation_id=self.id).exclude(state=MemberState.BLOCKED)
+        """Members who see this conversation (a blocker, a leaver no longer do)."""
+        query = Membership.filter(conversation_id=self.id, state__in=CURRENT)
         if exclude is not None:
             query = query.exclude(user_id=exclude)
         return list(await query.using_db(conn).values_list("user_id", flat=True))
@@ -298,6 +308,11 @@ class Membership(Model):
         default=0, description="highest message id that reached one of this member's tabs"
     )
     joined_at = fields.DatetimeField(auto_now_add=True)
+    visible_from = fields.BigIntField(
+        default=0,
+        db_default=0,
+        description="the member sees messages with a greater id (models.visibility)",
+    )
 
     class Meta:
         table = "memberships"

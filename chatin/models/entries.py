@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chatin import db
-from chatin.models.conversations import MemberState
-from chatin.models.messages import Message
+from chatin.models.conversations import ConversationKind, MemberRole, MemberState
+from chatin.models.messages import MESSAGE_COLUMNS, Message, message_of
+from chatin.models.visibility import current, visible
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One conversation as a viewer's list shows it."""
+    """One conversation as a viewer's list shows it. In a group, `other_name` is the
+    group's name (or its members' names), there is no other person (`other_id` 0) and the
+    peers' cursors are every other current member's, in `peer_reads`/`peer_deliveries`;
+    `peer_read` and `peer_delivered` are their lowest."""
 
     id: int
     viewer_id: int
@@ -36,6 +40,28 @@ class Entry:
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
     last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
+    kind: str = ConversationKind.DIRECT
+    role: str = MemberRole.MEMBER
+    visible_from: int = 0
+    peer_reads: tuple[int, ...] = ()
+    peer_deliveries: tuple[int, ...] = ()
+    last_author_name: str | None = None
+
+    def __post_init__(self) -> None:  # arrays arrive as lists; an entry stays hashable
+        object.__setattr__(self, "peer_reads", tuple(self.peer_reads or ()))
+        object.__setattr__(self, "peer_deliveries", tuple(self.peer_deliveries or ()))
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == ConversationKind.GROUP
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == MemberRole.OWNER
+
+    @property
+    def member_count(self) -> int:
+        return len(self.peer_reads) + 1
 
     @property
     def is_request(self) -> bool:
@@ -53,12 +79,13 @@ class Entry:
 
     @property
     def shows_presence(self) -> bool:
-        return self.is_accepted
+        """Only a direct contact's: sharing a group reveals nothing of anyone's presence."""
+        return self.is_accepted and not self.is_group
 
     def status_of(self, message_id: int) -> str:
         """The viewer's own message as the other side has it: Read, Delivered or Sent; only
         Sent until the conversation is accepted."""
-        if not self.is_accepted:
+        if not self.is_accepted or (self.is_group and not self.peer_reads):
             return "Sent"
         if message_id <= self.peer_read:
             return "Read"
@@ -66,27 +93,53 @@ class Entry:
             return "Delivered"
         return "Sent"
 
+    def read_detail(self, message_id: int) -> str | None:
+        """In a group, how many of the other members have read the viewer's message."""
+        if not self.is_group or not self.peer_reads:
+            return None
+        read = sum(1 for upto in self.peer_reads if upto >= message_id)
+        return f"Read by {read} of {len(self.peer_reads)}"
+
 
 _ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
 
-_ENTRIES_SQL = """
-SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
-       u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
-       lm.created_at AS last_at,
+# A direct conversation joins its one other member; a group, the aggregate of its other
+# current members (the lateral's filter on c.kind runs once, so a direct entry skips it).
+# Its default name is the first three other members' names.
+_ENTRIES_SQL = f"""
+SELECT c.id, me.user_id AS viewer_id, me.state, coalesce(other.user_id, 0) AS other_id,
+       CASE WHEN c.kind = 'group' THEN coalesce(c.name, peers.names, 'Just you')
+            ELSE u.display_name END AS other_name,
+       lm.body AS last_body, lm.author_id AS last_author_id, lm.created_at AS last_at,
        (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
-          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id) AS unread,
-       me.last_read_message_id AS last_read, other.state AS other_state,
-       other.last_read_message_id AS peer_read, other.delivered_message_id AS peer_delivered,
+          AND x.id > me.last_read_message_id AND x.author_id <> me.user_id
+          AND NOT x.system AND {visible("x", "me")}) AS unread,
+       me.last_read_message_id AS last_read, coalesce(other.state, 'active') AS other_state,
+       coalesce(other.last_read_message_id, peers.min_read, 0) AS peer_read,
+       coalesce(other.delivered_message_id, peers.min_delivered, 0) AS peer_delivered,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
-       c.last_message_id AS last_id, c.last_seq
+       c.last_message_id AS last_id, c.last_seq, c.kind, me.role, me.visible_from,
+       peers.reads AS peer_reads, peers.deliveries AS peer_deliveries,
+       la.display_name AS last_author_name
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
-JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
-JOIN users u ON u.id = other.user_id
-LEFT JOIN messages lm ON lm.id = c.last_message_id
-WHERE me.state <> 'blocked' AND {where}
+LEFT JOIN memberships other ON c.kind = 'direct' AND other.conversation_id = c.id
+  AND other.user_id <> me.user_id
+LEFT JOIN users u ON u.id = other.user_id
+LEFT JOIN LATERAL (
+  SELECT array_agg(o.last_read_message_id) AS reads,
+         array_agg(o.delivered_message_id) AS deliveries,
+         min(o.last_read_message_id) AS min_read, min(o.delivered_message_id) AS min_delivered,
+         array_to_string((array_agg(ou.display_name ORDER BY o.id))[1:3], ', ') AS names
+  FROM memberships o JOIN users ou ON ou.id = o.user_id
+  WHERE c.kind = 'group' AND o.conversation_id = c.id AND o.user_id <> me.user_id
+    AND {current("o")}
+) peers ON true
+LEFT JOIN messages lm ON lm.id = c.last_message_id AND {visible("lm", "me")}
+LEFT JOIN users la ON c.kind = 'group' AND la.id = lm.author_id
+WHERE {current("me")} AND {{where}}
 ORDER BY c.last_activity_at DESC, c.id DESC
 """
 
@@ -115,16 +168,13 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
-_MESSAGE_FIELDS = (
-    *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
-    *("seq", "edited_at", "deleted_at"),
-)
-
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in MESSAGE_COLUMNS)},
+       au.display_name AS message_author_name
 FROM ({_ENTRIES_FOR_MEMBERS_SQL}) e
-JOIN messages m ON m.id = $3 AND m.conversation_id = $1
+JOIN messages m ON m.id = $3 AND m.conversation_id = $1 AND {visible("m", "e")}
+JOIN users au ON au.id = m.author_id
 """
 
 
@@ -137,7 +187,7 @@ async def message_with_entries(
     if not rows:
         return None, {}
     first = rows[0]
-    message = Message._init_from_db(**{name: first[f"message_{name}"] for name in _MESSAGE_FIELDS})
+    message = message_of(first, "message_")
     entries = {}
     for row in rows:
         fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
@@ -148,12 +198,15 @@ async def message_with_entries(
 # The fan-out of several messages queued together: each (conversation, message) pair, the
 # message, and each recipient's entry beside it, in one round trip (the hub's batches).
 _MESSAGES_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in MESSAGE_COLUMNS)},
+       au.display_name AS message_author_name
 FROM unnest($1::int[], $2::bigint[]) AS wanted(conversation_id, message_id)
 JOIN messages m ON m.id = wanted.message_id AND m.conversation_id = wanted.conversation_id
+JOIN users au ON au.id = m.author_id
 CROSS JOIN LATERAL ({
     _ENTRIES_SQL.format(where="c.id = wanted.conversation_id AND me.user_id = ANY($3::int[])")
 }) e
+WHERE {visible("m", "e")}
 """
 
 
@@ -170,8 +223,7 @@ async def messages_with_entries(
     for row in rows:
         key = (row["message_conversation_id"], row["message_id"])
         if key not in found:
-            fields_of_message = {name: row[f"message_{name}"] for name in _MESSAGE_FIELDS}
-            found[key] = (Message._init_from_db(**fields_of_message), {})
+            found[key] = (message_of(row, "message_"), {})
         found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
     return found
 

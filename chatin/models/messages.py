@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -12,6 +14,7 @@ from chatin import db
 from chatin.events import Kind, notify_sql
 from chatin.models.accounts import User
 from chatin.models.errors import Deleted, InvalidInput, NotDelivered, NotFound, NotYours, TooLong
+from chatin.models.visibility import visible
 
 MAX_MESSAGE_CHARS = 4_000
 PAGE_SIZE = 50
@@ -41,6 +44,9 @@ class Message(Model):
     )
     edited_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True, description="deleted for everyone: body emptied")
+    system = fields.BooleanField(
+        default=False, db_default=False, description="a group's system line (Ana added Bo)"
+    )
 
     class Meta:
         table = "messages"
@@ -84,7 +90,7 @@ class Message(Model):
             conversation__memberships__user_id=author.id,
             conversation__memberships__state__in=("request", "active"),
         ).first()
-        if found is None:
+        if found is None or found.system:
             raise NotFound
         if found.author_id != author.id:
             raise NotYours
@@ -121,7 +127,8 @@ WITH locked AS (
 ), verdict AS (
   SELECT (SELECT state FROM members WHERE user_id = $3) AS my_state,
          EXISTS (SELECT 1 FROM members WHERE state = 'blocked') AS blocked,
-         m.author_id, m.deleted_at IS NOT NULL AS deleted
+         CASE WHEN NOT m.system THEN m.author_id END AS author_id,
+         m.deleted_at IS NOT NULL AS deleted
   FROM locked LEFT JOIN messages m ON m.id = $2 AND m.conversation_id = $1
 ), changed AS (
   UPDATE messages SET {assignments}, seq = locked.last_seq + 1
@@ -143,7 +150,7 @@ FROM verdict v LEFT JOIN changed c ON true
 _ANNOUNCE = notify_sql(
     Kind.CHANGE,
     "'conversation', $1::int, 'message', c.id, 'seq', c.seq, "
-    "'to', (SELECT array_agg(user_id) FROM members)",
+    "'to', (SELECT array_agg(user_id) FROM members WHERE state IN ('request', 'active'))",
 )
 _EDIT_SQL = _CHANGE_SQL.format(
     assignments="body = $4, edited_at = now()", changes="messages.body <> $4", announce=_ANNOUNCE
@@ -151,10 +158,18 @@ _EDIT_SQL = _CHANGE_SQL.format(
 _DELETE_SQL = _CHANGE_SQL.format(
     assignments="body = '', deleted_at = now()", changes="$4::text IS NULL", announce=_ANNOUNCE
 )
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
-    *("seq", "edited_at", "deleted_at"),
+    *("seq", "edited_at", "deleted_at", "system"),
 )
+
+
+def message_of(row: Mapping[str, Any], prefix: str = "") -> Message:
+    """A message from a row of MESSAGE_COLUMNS (each name after `prefix`), with its author's
+    display name when the row has one (a group shows it on others' messages)."""
+    message = Message._init_from_db(**{name: row[prefix + name] for name in MESSAGE_COLUMNS})
+    message.author_name = row.get(prefix + "author_name")
+    return message
 
 
 async def _change(
@@ -170,7 +185,7 @@ async def _change(
     if outcome["blocked"]:
         raise NotDelivered
     if outcome["id"] is not None:
-        return Message._init_from_db(**{name: outcome[name] for name in _MESSAGE_COLUMNS})
+        return message_of(outcome)
     if outcome["was_deleted"] and body is not None:
         raise Deleted
     # Nothing to change (a retry), or another change won a race for the row: as it is now.
@@ -192,32 +207,62 @@ async def own_messages_between(
     return [row["id"] for row in rows]
 
 
-# $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit. Only edited
-# or deleted messages: a message that was merely posted is not a change a tab already
-# showing it needs again (new messages come through the message cursor).
+# $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit, $5 viewer.
+# Only edited or deleted messages: a message that was merely posted is not a change a tab
+# already showing it needs again (new messages come through the message cursor).
 _CHANGED_SINCE_SQL = f"""
-SELECT c.last_seq, {", ".join(f"m.{name}" for name in _MESSAGE_COLUMNS)}
-FROM conversations c LEFT JOIN LATERAL (
-  SELECT * FROM messages WHERE conversation_id = c.id AND seq > $2 AND id <= $3
-    AND (edited_at IS NOT NULL OR deleted_at IS NOT NULL)
-  ORDER BY seq LIMIT $4
+SELECT c.last_seq, {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}, m.author_name
+FROM conversations c JOIN memberships me ON me.conversation_id = c.id AND me.user_id = $5
+LEFT JOIN LATERAL (
+  SELECT x.*, u.display_name AS author_name FROM messages x JOIN users u ON u.id = x.author_id
+  WHERE x.conversation_id = c.id AND x.seq > $2 AND x.id <= $3 AND {visible("x", "me")}
+    AND (x.edited_at IS NOT NULL OR x.deleted_at IS NOT NULL)
+  ORDER BY x.seq LIMIT $4
 ) m ON true
 WHERE c.id = $1
 """
 
 
 async def changed_since(
-    conversation_id: int, seq: int, upto: int, limit: int
+    conversation_id: int, viewer_id: int, seq: int, upto: int, limit: int
 ) -> tuple[list[Message], int]:
-    """The messages up to id `upto` that changed after place `seq` of the conversation's
-    sequence, as they are now, in the order of their changes, and the conversation's
-    newest place, read together: every change up to it is in the answer or before `seq`."""
-    rows = await db.fetch(_CHANGED_SINCE_SQL, conversation_id, seq, upto, limit)
+    """The messages up to id `upto` that the viewer sees and that changed after place `seq`
+    of the conversation's sequence, as they are now, in the order of their changes, and the
+    conversation's newest place, read together: every change up to it is in the answer or
+    before `seq`."""
+    rows = await db.fetch(_CHANGED_SINCE_SQL, conversation_id, seq, upto, limit, viewer_id)
     if not rows:
         return [], seq
-    changed = [
-        Message._init_from_db(**{name: row[name] for name in _MESSAGE_COLUMNS})
-        for row in rows
-        if row["id"] is not None
-    ]
+    changed = [message_of(row) for row in rows if row["id"] is not None]
     return changed, rows[0]["last_seq"]
+
+
+# A page of the viewer's messages: $1 conversation, $2 viewer, $3 the cursor, $4 limit.
+_PAGE_SQL = f"""
+SELECT {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}, u.display_name AS author_name
+FROM memberships me
+JOIN messages m ON m.conversation_id = me.conversation_id AND {visible("m", "me")}
+JOIN users u ON u.id = m.author_id
+WHERE me.conversation_id = $1 AND me.user_id = $2 AND {{where}}
+ORDER BY m.id {{order}} LIMIT $4
+"""
+_BEFORE_SQL = _PAGE_SQL.format(where="($3::bigint IS NULL OR m.id < $3)", order="DESC")
+_AFTER_SQL = _PAGE_SQL.format(where="m.id > $3", order="ASC")
+
+
+async def messages_before(
+    conversation_id: int, viewer_id: int, before: int | None, limit: int
+) -> list[Message]:
+    """Up to `limit` messages the viewer sees older than id `before` (newest page when
+    None), oldest first."""
+    rows = await db.fetch(_BEFORE_SQL, conversation_id, viewer_id, before, limit)
+    return [message_of(row) for row in reversed(rows)]
+
+
+async def messages_after(
+    conversation_id: int, viewer_id: int, after: int, limit: int
+) -> list[Message]:
+    """Messages the viewer sees newer than id `after`, oldest first: what a reconnecting tab
+    missed."""
+    rows = await db.fetch(_AFTER_SQL, conversation_id, viewer_id, after, limit)
+    return [message_of(row) for row in rows]

@@ -1,7 +1,7 @@
 """Presence: which users have a tab open somewhere, as claims each worker renews.
 
 Claims from a crashed worker simply expire, so presence needs no cleanup process. Only
-people who share a conversation both accepted hear of a change.
+people who share a direct conversation both accepted hear of a change.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from chatin.models.accounts import User
 
 PRESENCE_TTL = timedelta(seconds=45)
 
-# Whose presence changes reach: people who share a conversation both sides accepted.
+# Whose presence changes reach: people who share a direct conversation both sides accepted
+# (sharing a group reveals nothing).
 _CONTACTS_OF = """(SELECT coalesce(array_agg(other.user_id), '{}') FROM memberships me
+  JOIN conversations c ON c.id = me.conversation_id AND c.kind = 'direct'
   JOIN memberships other ON other.conversation_id = me.conversation_id
    AND other.user_id <> me.user_id
   WHERE me.user_id = $2 AND me.state = 'active' AND other.state = 'active')"""

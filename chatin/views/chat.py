@@ -38,7 +38,10 @@ TOO_FAST = "You're sending messages too fast. Wait a few seconds."
 
 def _first_unread(messages: list[Message], last_read: int, viewer_id: int) -> int | None:
     """Where the "New messages" divider goes: above the first unread message from others."""
-    return next((m.id for m in messages if m.id > last_read and m.author_id != viewer_id), None)
+    return next(
+        (m.id for m in messages if m.id > last_read and m.author_id != viewer_id and not m.system),
+        None,
+    )
 
 
 class _Throttle:
@@ -136,7 +139,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         raise NotFound
     conversation = Conversation.handle(conversation_id)
     before = _parse_id(request.args.get("before"))
-    messages = await conversation.messages_before(before, PAGE_SIZE + 1)
+    messages = await conversation.messages_before(viewer, before, PAGE_SIZE + 1)
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
     page = await render_template(
         "pages/conversation.html",
@@ -164,7 +167,7 @@ async def older_messages(conversation_id: int) -> str:
         raise NotFound
     conversation = Conversation.handle(conversation_id)
     messages = await conversation.messages_before(
-        _parse_id(request.args.get("before")), PAGE_SIZE + 1
+        viewer, _parse_id(request.args.get("before")), PAGE_SIZE + 1
     )
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
     return render_page_of_messages(conversation, messages, has_older, viewer, entry)

@@ -272,23 +272,23 @@ async def test_accepting_does_not_undo_a_block(alice: User, bob: User) -> None:
 async def test_pages_go_back_by_id_oldest_first(alice: User, bob: User) -> None:
     conversation = await Conversation.start_direct(alice, "bob@example.com")
     ids = await seed_messages(conversation.id, alice.id, 2 * PAGE_SIZE + 7)
-    newest = await conversation.messages_before(None)
+    newest = await conversation.messages_before(alice, None)
     assert [m.id for m in newest] == ids[-PAGE_SIZE:]
-    middle = await conversation.messages_before(newest[0].id)
+    middle = await conversation.messages_before(alice, newest[0].id)
     assert [m.id for m in middle] == ids[-2 * PAGE_SIZE : -PAGE_SIZE]
-    oldest = await conversation.messages_before(middle[0].id)
+    oldest = await conversation.messages_before(alice, middle[0].id)
     assert [m.id for m in oldest] == ids[:7]
-    assert await conversation.messages_before(oldest[0].id) == []
+    assert await conversation.messages_before(alice, oldest[0].id) == []
 
 
 async def test_new_messages_do_not_shift_older_pages(alice: User, bob: User) -> None:
     """Pages are anchored on an id, not counted from the end (no OFFSET)."""
     conversation = await Conversation.start_direct(alice, "bob@example.com")
     ids = await seed_messages(conversation.id, alice.id, PAGE_SIZE + 10)
-    newest = await conversation.messages_before(None)
+    newest = await conversation.messages_before(alice, None)
     for n in range(5):  # arrive while the reader scrolls up
         await conversation.post(bob, f"new {n}", new_id())
-    older = await conversation.messages_before(newest[0].id)
+    older = await conversation.messages_before(alice, newest[0].id)
     assert [m.id for m in older] == ids[:10]
 
 
@@ -300,9 +300,9 @@ async def test_pages_hold_only_this_conversations_messages(
     for n in range(3):
         await with_bob.post(alice, f"bob {n}", new_id())
         await with_carol.post(alice, f"carol {n}", new_id())
-    page = await with_bob.messages_before(None)
+    page = await with_bob.messages_before(alice, None)
     assert [m.body for m in page] == ["bob 0", "bob 1", "bob 2"]
-    before_last = await with_bob.messages_before(page[-1].id, limit=1)
+    before_last = await with_bob.messages_before(alice, page[-1].id, limit=1)
     assert [m.body for m in before_last] == ["bob 1"]
 
 

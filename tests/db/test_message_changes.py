@@ -199,7 +199,7 @@ async def test_changed_since_lists_changed_messages_up_to_the_cursor_in_change_o
     await Message.edit(alice, conversation.id, ids[2], "m2 edited")
     await Message.delete_for_everyone(alice, conversation.id, ids[0])
     await Message.edit(alice, conversation.id, ids[3], "beyond the cursor")
-    changed, newest = await changed_since(conversation.id, seen, ids[2], 10)
+    changed, newest = await changed_since(conversation.id, alice.id, seen, ids[2], 10)
     assert [(m.id, m.body) for m in changed] == [(ids[2], "m2 edited"), (ids[0], "")]
     assert newest == seen + 3
-    assert await changed_since(conversation.id, newest, ids[3], 10) == ([], newest)
+    assert await changed_since(conversation.id, alice.id, newest, ids[3], 10) == ([], newest)
