@@ -37,3 +37,7 @@ class NotYours(Exception):
 
 class Deleted(Exception):
     """The message was deleted for everyone; there is nothing left to edit."""
+
+
+class NotOwner(Exception):
+    """A group member asked for what only its owners may do (add, remove, rename): 403."""

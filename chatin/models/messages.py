@@ -14,7 +14,7 @@ from chatin import db
 from chatin.events import Kind, notify_sql
 from chatin.models.accounts import User
 from chatin.models.errors import Deleted, InvalidInput, NotDelivered, NotFound, NotYours, TooLong
-from chatin.models.visibility import visible
+from chatin.models.visibility import current, visible
 
 MAX_MESSAGE_CHARS = 4_000
 PAGE_SIZE = 50
@@ -212,7 +212,8 @@ async def own_messages_between(
 # already showing it needs again (new messages come through the message cursor).
 _CHANGED_SINCE_SQL = f"""
 SELECT c.last_seq, {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}, m.author_name
-FROM conversations c JOIN memberships me ON me.conversation_id = c.id AND me.user_id = $5
+FROM conversations c
+JOIN memberships me ON me.conversation_id = c.id AND me.user_id = $5 AND {current("me")}
 LEFT JOIN LATERAL (
   SELECT x.*, u.display_name AS author_name FROM messages x JOIN users u ON u.id = x.author_id
   WHERE x.conversation_id = c.id AND x.seq > $2 AND x.id <= $3 AND {visible("x", "me")}
@@ -243,7 +244,7 @@ SELECT {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}, u.display_name AS a
 FROM memberships me
 JOIN messages m ON m.conversation_id = me.conversation_id AND {visible("m", "me")}
 JOIN users u ON u.id = m.author_id
-WHERE me.conversation_id = $1 AND me.user_id = $2 AND {{where}}
+WHERE me.conversation_id = $1 AND me.user_id = $2 AND {current("me")} AND {{where}}
 ORDER BY m.id {{order}} LIMIT $4
 """
 _BEFORE_SQL = _PAGE_SQL.format(where="($3::bigint IS NULL OR m.id < $3)", order="DESC")
