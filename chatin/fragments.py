@@ -136,15 +136,28 @@ def render_presence(
     )
 
 
-def render_status(message_id: int, status: str) -> str:
-    return render_partial("partials/message_status.html", message_id=message_id, status=status)
-
-
-def render_typing(conversation_id: int, name: str | None) -> str:
-    """The "is typing…" line of a conversation and its list hint; no name clears them."""
+def render_status(message_id: int, status: str, detail: str | None = None) -> str:
+    """The ticks on a message; in a group, `detail` ("Read by 2 of 4") too."""
     return render_partial(
-        "partials/typing.html", conversation_id=conversation_id, name=name, with_hint=True
+        "partials/message_status.html", message_id=message_id, status=status, detail=detail
     )
+
+
+def render_typing(conversation_id: int, names: list[str]) -> str:
+    """The "… is typing" line of a conversation and its list hint; no names clear them."""
+    return render_partial(
+        "partials/typing.html", conversation_id=conversation_id, names=names, with_hint=True
+    )
+
+
+def render_group_head(entry: Entry) -> str:
+    """A group's member count and its "Group info" link, in the conversation's header."""
+    return render_partial("partials/group_head.html", entry=entry)
+
+
+def render_gone(conversation_id: int) -> str:
+    """In place of a conversation the viewer no longer belongs to (left or removed)."""
+    return render_partial("partials/gone.html", conversation_id=conversation_id)
 
 
 def render_chat_name(conversation_id: int, name: str) -> str:

@@ -31,6 +31,7 @@ from chatin.fragments import (
     render_typing,
     thread_id,
 )
+from chatin.live import groups
 from chatin.models import (
     Conversation,
     Entry,
@@ -118,16 +119,29 @@ async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
 
 
 def _message_frames(message: Message, entries: dict[int, Entry]) -> dict[int, Push]:
+    """Every recipient's frame, rendering the message once for its author and once for
+    everyone else, and each distinct list entry once (members with the same unread count
+    see the same): a 50-member group costs a few renders, not 50."""
     conversation_id, message_id = message.conversation_id, message.id
-    typing_cleared = render_typing(conversation_id, None)  # the same for every reader
+    groups.typists.sent(conversation_id, message.author_id)
+    typing_cleared = render_typing(conversation_id, [])  # the same for every reader
     cursor = render_cursor(conversation_id, message_id)
+    theirs: str | None = None
+    listed: dict[tuple[Entry, bool], str] = {}
     pushes = {}
     for user_id, entry in entries.items():
-        article = render_message(message, ViewerRef(user_id), entry)
         fresh = message.author_id != user_id
+        if not fresh:
+            article = render_message(message, ViewerRef(user_id), entry)
+        else:
+            theirs = theirs or render_message(message, ViewerRef(user_id), entry)
+            article = theirs
+        key = (entry.as_listed(), fresh)
+        if key not in listed:
+            listed[key] = list_top(render_entry(key[0], fresh=fresh))
         frame = (
             append_to(thread_id(conversation_id), article)
-            + list_top(render_entry(entry, fresh=fresh))
+            + listed[key]
             + cursor
             + (typing_cleared if fresh else "")
         )
@@ -144,6 +158,9 @@ async def _receipt_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
         entry = (await entries_for_members(conversation_id, [member])).get(member)
         if entry is not None:
             pushes[member] = Push(render_entry(entry))
+    if event.group:
+        ticks = await groups.tick_frames(event, user_ids)
+        return pushes | {user_id: Push(frame) for user_id, frame in ticks.items()}
     for user_id in user_ids:
         if user_id == member:
             continue
@@ -154,12 +171,8 @@ async def _receipt_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
 
 
 async def _typing_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
-    conversation_id = event.conversation or 0
-    entries = await entries_for_members(conversation_id, user_ids)
-    return {
-        user_id: Push(render_typing(conversation_id, entry.other_name))
-        for user_id, entry in entries.items()
-    }
+    frames = await groups.typing_frames(event, user_ids)
+    return {user_id: Push(frame) for user_id, frame in frames.items()}
 
 
 async def _presence_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Push]:
@@ -194,6 +207,11 @@ async def _conversation_pushes(event: Event, user_ids: list[int]) -> dict[int, P
     """A conversation appeared, was accepted or was blocked: entries, banner, presence."""
     conversation_id = event.conversation or 0
     entries = await entries_for_members(conversation_id, user_ids)
+    if event.change is Change.MEMBERS:
+        return {
+            user_id: Push(groups.members_frame(conversation_id, entries.get(user_id)))
+            for user_id in user_ids
+        }
     pushes = {}
     for user_id in user_ids:
         entry = entries.get(user_id)

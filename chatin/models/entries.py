@@ -6,7 +6,7 @@ these reads are the hot path: one statement each, raw asyncpg.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chatin import db
@@ -92,6 +92,24 @@ class Entry:
         if message_id <= self.peer_delivered:
             return "Delivered"
         return "Sent"
+
+    def as_listed(self) -> Entry:
+        """The entry with only what the conversation list shows (not the cursors behind
+        ticks, nor who the viewer is unless the last message is theirs): members who see
+        the same entry share one render, so a group's message costs a render per kind of
+        viewer, not per member. The list partial must not read what this leaves out."""
+        return replace(
+            self,
+            viewer_id=self.viewer_id if self.last_is_mine else 0,
+            last_read=0,
+            delivered=0,
+            peer_read=0,
+            peer_delivered=0,
+            peer_reads=(),
+            peer_deliveries=(),
+            visible_from=0,
+            role=MemberRole.MEMBER,
+        )
 
     def read_detail(self, message_id: int) -> str | None:
         """In a group, how many of the other members have read the viewer's message."""

@@ -173,10 +173,10 @@ def test_out_of_band_wrappers_target_the_thread_the_list_and_the_entry() -> None
 
 
 def test_no_typist_clears_the_typing_line_and_its_list_hint() -> None:
-    typing = render_typing(CONVERSATION, "Bob")
+    typing = render_typing(CONVERSATION, ["Bob"])
     assert one(typing, "#typing-7[data-typing]").get_text() == "Bob is typing…"
     assert one(typing, "#typing-hint-7[data-typing]").get_text() == "typing…"
-    cleared = render_typing(CONVERSATION, None)
+    cleared = render_typing(CONVERSATION, [])
     for selector in ("#typing-7", "#typing-hint-7"):
         element = one(cleared, selector)
         assert element.get_text() == ""
