@@ -46,6 +46,7 @@ class Entry:
     peer_reads: tuple[int, ...] = ()
     peer_deliveries: tuple[int, ...] = ()
     last_author_name: str | None = None
+    last_system: bool = False
 
     def __post_init__(self) -> None:  # arrays arrive as lists; an entry stays hashable
         object.__setattr__(self, "peer_reads", tuple(self.peer_reads or ()))
@@ -140,7 +141,7 @@ SELECT c.id, me.user_id AS viewer_id, me.state, coalesce(other.user_id, 0) AS ot
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
        c.last_message_id AS last_id, c.last_seq, c.kind, me.role, me.visible_from,
        peers.reads AS peer_reads, peers.deliveries AS peer_deliveries,
-       la.display_name AS last_author_name
+       la.display_name AS last_author_name, coalesce(lm.system, false) AS last_system
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 LEFT JOIN memberships other ON c.kind = 'direct' AND other.conversation_id = c.id

@@ -30,7 +30,7 @@
         day.textContent = dayLabel(when);
         article.before(day);
       }
-      const side = article.classList.contains("mine") ? "mine" : "theirs";
+      const side = article.classList.contains("mine") ? "mine" : article.dataset.author;
       const grouped = sameDay && previous.side === side && when - previous.when < GROUP_GAP_MS;
       article.classList.toggle("grouped", Boolean(grouped));
       previous = { side, when };
