@@ -19,12 +19,15 @@ from chatin.models import (
     NotOwner,
     User,
     add_people,
+    changed_since,
     create_group,
     entries_for_members,
     entries_of_viewer,
     leave_group,
     make_owner,
     members_of,
+    message_with_entries,
+    messages_with_entries,
     record_deliveries,
     remove_member,
     rename_group,
@@ -307,3 +310,80 @@ async def test_sharing_a_group_reveals_no_presence(
         news = await heard.next()
         assert news["kind"] == "presence"
         assert news["to"] == [alice.id]
+
+
+# --- "visible from": one condition, every reader ----------------------------------------------
+
+
+async def _page(group: int, dave: User, ids: list[int]) -> set[int]:
+    return {m.id for m in await Conversation.handle(group).messages_before(dave, None)}
+
+
+async def _older_page(group: int, dave: User, ids: list[int]) -> set[int]:
+    return {m.id for m in await Conversation.handle(group).messages_before(dave, ids[-1] + 1)}
+
+
+async def _catch_up(group: int, dave: User, ids: list[int]) -> set[int]:
+    return {m.id for m in await Conversation.handle(group).messages_after(dave, 0, 100)}
+
+
+async def _changes_catch_up(group: int, dave: User, ids: list[int]) -> set[int]:
+    changed, _ = await changed_since(group, dave.id, 0, ids[-1], 100)
+    return {m.id for m in changed}
+
+
+async def _fan_out(group: int, dave: User, ids: list[int]) -> set[int]:
+    """New and changed messages' pushes (and so browser notifications) load through it."""
+    found = set()
+    for message in ids:
+        loaded, entries = await message_with_entries(group, message, [dave.id])
+        if loaded is not None and dave.id in entries:
+            found.add(message)
+    return found
+
+
+async def _batched_fan_out(group: int, dave: User, ids: list[int]) -> set[int]:
+    found = await messages_with_entries([(group, message) for message in ids], [dave.id])
+    return {message for (_, message), (_, entries) in found.items() if dave.id in entries}
+
+
+async def _unread(group: int, dave: User, ids: list[int]) -> set[int]:
+    """Dave's cursor is wound back to 0: only the condition keeps the early one out."""
+    await Membership.filter(conversation_id=group, user_id=dave.id).update(last_read_message_id=0)
+    entry = (await entries_for_members(group, [dave.id]))[dave.id]
+    return set(ids[-entry.unread :]) if entry.unread else set()
+
+
+READERS = {
+    "page": _page,
+    "older page": _older_page,
+    "catch-up": _catch_up,
+    "changes catch-up": _changes_catch_up,
+    "fan-out and notifications": _fan_out,
+    "batched fan-out": _batched_fan_out,
+    "unread count": _unread,
+}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+async def test_every_reader_respects_visible_from(
+    reader: str, group: int, alice: User, bob: User, dave: User
+) -> None:
+    await befriend(alice, dave)
+    early = await say(group, bob, "before Dave")
+    await add_people(alice, group, [dave.id], share_history=False)
+    late = await say(group, bob, "after Dave")
+    for message in (early, late):  # so the change catch-up has both to offer
+        await Message.edit(bob, group, message, "edited")
+    seen = await READERS[reader](group, dave, [early, late])
+    assert early not in seen
+    assert late in seen
+
+
+async def test_the_list_preview_respects_visible_from(group: int, alice: User, dave: User) -> None:
+    await befriend(alice, dave)
+    await add_people(alice, group, [dave.id], share_history=False)
+    newest = (await Conversation.get(id=group)).last_message_id
+    await Membership.filter(conversation_id=group, user_id=dave.id).update(visible_from=newest)
+    entry = (await entries_for_members(group, [dave.id]))[dave.id]
+    assert entry.last_body is None
