@@ -4,9 +4,10 @@ their DOM ids, and partials rendered for one viewer (escaped, mine or theirs).""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -46,6 +47,7 @@ class StoredMessage:
     conversation_id: int = CONVERSATION
     client_id: UUID = field(default_factory=uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    author_name: str = "Alice"
 
 
 def entry_of(
@@ -181,3 +183,44 @@ def test_no_typist_clears_the_typing_line_and_its_list_hint() -> None:
         element = one(cleared, selector)
         assert element.get_text() == ""
         assert not element.has_attr("data-typing")
+
+
+def test_a_group_message_renders_once_per_kind_of_viewer_not_per_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """50 members: the author's own view, and one view for everyone else; list entries once
+    per distinct look (here the author's and the others' unread 1)."""
+    members = range(1, 51)
+    message = StoredMessage(99, ALICE, "hello all")
+    entries = {
+        member: replace(
+            entry_of(member),
+            kind="group",
+            other_id=0,
+            other_name="Fifty",
+            last_body="hello all",
+            last_author_id=ALICE,
+            unread=0 if member == ALICE else 1,
+            peer_reads=tuple(0 for _ in range(49)),
+            peer_deliveries=tuple(0 for _ in range(49)),
+            last_read=member,  # differs per member, and no list shows it
+        )
+        for member in members
+    }
+    counted = {"message": 0, "entry": 0}
+
+    def counting(name: str, render: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            counted[name] += 1
+            return render(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(frames, "render_message", counting("message", frames.render_message))
+    monkeypatch.setattr(frames, "render_entry", counting("entry", frames.render_entry))
+    pushes = frames._message_frames(message, entries)  # type: ignore[arg-type]
+    assert sorted(pushes) == list(members)
+    assert counted == {"message": 2, "entry": 2}
+    theirs = parse(pushes[BOB].frame)
+    assert theirs.select_one("#message-99 .author") is not None
+    assert parse(pushes[ALICE].frame).select_one("#status-99")["aria-label"] == "Sent"
