@@ -1,9 +1,12 @@
 """The load benchmark of issue 9: ChatIn against a same-run relay, closed loop.
 
     python -m bench.load --pairs 100 --seconds 15 --workers 2 [--json FILE] [--idle N]
+    python -m bench.load --groups 20 --members 10 --seconds 15 [--workers 2]
 
 Each target (ChatIn, then the relay) is started here on 127.0.0.1 and a free port, loaded
 for --seconds after a short warm-up, and stopped. --idle N measures idle sockets instead.
+--groups N measures group conversations instead (bench.groups): ChatIn alone, in delivered
+frames (one per message and recipient), so "msg/s" and "app ms/msg" count frames.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from bench import hubstats, idle
 from bench.accounts import chatin_pairs, relay_pairs
 from bench.generator import ARRIVAL_TIMEOUT_SECONDS, SETTLE_SECONDS, Outcome, drive_pairs
+from bench.groups import chatin_groups, drive_groups
 from bench.pool import generators, split
 from bench.report import (
     LoadResult,
@@ -52,7 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--generators", type=int, help="generator processes (default: auto)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--idle", type=int, help="measure N idle sockets instead of load")
+    parser.add_argument("--groups", type=int, help="measure N group conversations instead")
+    parser.add_argument("--members", type=int, default=10, help="members per group")
     args = parser.parse_args(argv)
+    if args.groups is not None and not (args.groups >= 1 and 2 <= args.members <= 50):
+        parser.error("--groups must be at least 1 and --members 2..50")
     if not 1 <= args.pairs <= MAX_PAIRS or not 0 < args.seconds <= MAX_SECONDS:
         parser.error(f"--pairs must be 1..{MAX_PAIRS} and --seconds 0..{MAX_SECONDS}")
     if args.idle is not None and not 1 <= args.idle <= idle.MAX_SOCKETS:
@@ -89,14 +97,15 @@ def load_served(
     procs: int,
     label: str | None = None,
     beside: contextlib.AbstractContextManager[object] | None = None,
+    drive: Any = drive_pairs,
 ) -> tuple[LoadResult, Window]:
     """The closed loop on a target already serving these users: warm-up, the measured
     window, verification. `beside` runs from the warm-up to the window's end (bench.backup
-    runs backups there)."""
+    runs backups there); `drive` is the generator processes' entry (pairs or groups)."""
     kind, workers = served.kind, served.workers
     duration = WARMUP_SECONDS + seconds
     jobs = [(served.url, served.origin, share, duration) for share in split(endpoints, procs)]
-    with generators(drive_pairs, jobs) as pool:
+    with generators(drive, jobs) as pool:
         pool.wait_ready()
         start_at = pool.go(delay=0.5)
         window = Window(start_at + WARMUP_SECONDS, start_at + duration)
@@ -193,6 +202,25 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": [app.as_dict(), relay.as_dict()]}
 
 
+def run_groups(args: argparse.Namespace) -> dict[str, Any]:
+    """ChatIn with groups x members users, each on their group's page; no relay (it knows
+    only pairs). One row: frames per second, latency, lost and repeated frames."""
+    procs = args.generators or default_generators(args.groups * args.members // 2)
+    with serving("chatin", args.workers) as served:
+        began = time.monotonic()
+        groups = asyncio.run(chatin_groups(served.url, args.groups, args.members))
+        users = args.groups * args.members
+        print(f"chatin: {users} users in groups ready in {time.monotonic() - began:.1f} s")
+        label = f"groups {args.groups}x{args.members}"
+        result, _ = load_served(served, groups, args.seconds, procs, label, drive=drive_groups)
+    print()
+    print(load_table([result]))
+    print(load_notes([result]))
+    print(f"\nChatIn's hubs during the window (heard {len(result.hub or [])} of {args.workers}):")
+    print(hubstats.table(result.hub or []))
+    return {"results": [result.as_dict()]}
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM unwinds like Ctrl-C, so the servers and generators started here are stopped."""
     raise KeyboardInterrupt
@@ -204,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if args.idle is not None:
         figures = idle.run_idle(args.idle, args.workers, args.generators)
+    elif args.groups is not None:
+        figures = run_groups(args)
     else:
         figures = run_load(args)
     if args.json:

@@ -92,6 +92,7 @@ async def test_a_group_lives_for_three_people(open_page: OpenPage) -> None:
     await expect(
         thread(alice.page).get_by_role("article").filter(has_text="I can")
     ).to_contain_text("Bob")
+    await alice.page.get_by_label("Message").focus()  # the detail shows on focus only
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await alice.page.screenshot(path=SCREENSHOTS / "group-desktop-light.png", animations="disabled")
 

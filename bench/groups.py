@@ -1,0 +1,183 @@
+"""The group mode of bench.load (issue 17): groups of members, every member with one tab on
+the group's page, a closed loop per member: each sends its next message once every other
+member's tab has its previous one. Every (message, recipient) is one delivered frame: the
+figures are frames per second, their latency, and lost or repeated frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from bench.accounts import (
+    Account,
+    _bounded,
+    _expect,
+    endpoint_on,
+    sign_up,
+    start_conversation,
+)
+from bench.generator import (
+    ARRIVAL_TIMEOUT_SECONDS,
+    ARRIVED,
+    ARTICLE,
+    ERRORS,
+    READY,
+    SENT,
+    SETTLE_SECONDS,
+    Control,
+    Endpoint,
+    Outcome,
+    _post,
+    _poster,
+    _run,
+    _wait_for_go,
+    open_socket,
+)
+from bench.wire import FormPoster
+
+Group = list[Endpoint]
+
+
+async def chatin_groups(base_url: str, groups: int, members: int) -> list[Group]:
+    """groups x members users; in each group the first befriends the others and makes the
+    group through its form; every member on the group's page."""
+    accounts = await _bounded([sign_up(base_url, i) for i in range(groups * members)])
+    try:
+        teams = [accounts[g * members : (g + 1) * members] for g in range(groups)]
+        ids = await _bounded([_make_group(team) for team in teams])
+        ends = await _bounded(
+            [
+                endpoint_on(account, f"/c/{gid}", f"/c/{gid}/messages")
+                for team, gid in zip(teams, ids, strict=True)
+                for account in team
+            ]
+        )
+    finally:
+        await asyncio.gather(*(account.client.aclose() for account in accounts))
+    return [ends[g * members : (g + 1) * members] for g in range(groups)]
+
+
+# A contact's checkbox on the new-group form (partials/contact_choices.html).
+CHOICE = re.compile(r'name="members" value="(\d+)"> <span>([^<]+)</span>')
+
+
+async def _make_group(team: list[Account]) -> int:
+    """The first befriends the others, then ticks all of them on "New group"."""
+    owner, *others = team
+    for other in others:
+        await start_conversation(owner, other)
+    page = _expect(await owner.client.get("/groups/new"), 200).text
+    members = [person_id for person_id, _ in CHOICE.findall(page)]
+    form = {"csrf_token": owner.csrf, "name": "Bench group", "members": members}
+    location = _expect(await owner.client.post("/groups", data=form), 303).headers["location"]
+    return int(location.rstrip("/").rsplit("/", 1)[1])
+
+
+@dataclass(slots=True)
+class Copy:
+    """One message's frame for one recipient."""
+
+    sent_at: float
+    done: asyncio.Future[None]
+    status: int = 0
+    arrived_at: float | None = None
+    arrivals: int = 0
+
+
+@dataclass
+class GroupRun:
+    base_url: str
+    origin: str
+    control: Control
+    copies: dict[tuple[str, int], Copy] = field(default_factory=dict)
+
+    def count(self, slot: int) -> None:
+        self.control.counters[slot] += 1
+
+
+def drive_groups(
+    base_url: str, origin: str, groups: list[Group], duration: float, control: Control
+) -> None:
+    """Process entry: open every member's tab, report ready, loop from `go` for `duration`."""
+    outcomes = _run(_drive(GroupRun(base_url, origin, control), groups, duration))
+    control.results.put(outcomes)
+
+
+async def _drive(run: GroupRun, groups: list[Group], duration: float) -> list[Outcome]:
+    endpoints = [endpoint for group in groups for endpoint in group]
+    sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))  # type: ignore[arg-type]
+    readers = [asyncio.create_task(_read(run, index, conn)) for index, conn in enumerate(sockets)]
+    clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
+    run.control.counters[READY] = 1
+    start_at = await _wait_for_go(run.control)
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    stop_at = start_at + duration
+    loops = []
+    first = 0
+    for group in groups:
+        members = list(range(first, first + len(group)))
+        for index in members:
+            others = [m for m in members if m != index]
+            loops.append(_send_loop(run, clients[index], endpoints[index], others, stop_at))
+        first += len(group)
+    try:
+        await asyncio.gather(*loops)
+        await asyncio.sleep(SETTLE_SECONDS)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+    return [
+        Outcome(client_id, c.status, c.sent_at, c.arrived_at, c.arrivals)
+        for (client_id, _), c in run.copies.items()
+    ]
+
+
+async def _read(run: GroupRun, index: int, conn: ClientConnection) -> None:
+    """Count each message's article at each member's tab (the author's own is no arrival)."""
+    with contextlib.suppress(ConnectionClosed):
+        async for frame in conn:
+            text = frame if isinstance(frame, str) else frame.decode()
+            for match in ARTICLE.finditer(text):
+                copy = run.copies.get((match[1], index))
+                if copy is not None:
+                    copy.arrivals += 1
+                    if copy.arrivals == 1:
+                        copy.arrived_at = time.monotonic()
+                        run.count(ARRIVED)
+                        if not copy.done.done():
+                            copy.done.set_result(None)
+
+
+async def _send_loop(
+    run: GroupRun, client: FormPoster, endpoint: Endpoint, others: list[int], stop_at: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    number = 0
+    while time.monotonic() < stop_at:
+        number += 1
+        client_id = str(uuid.uuid4())
+        sent_at = time.monotonic()
+        copies = [Copy(sent_at, loop.create_future()) for _ in others]
+        for member, copy in zip(others, copies, strict=True):
+            run.copies[(client_id, member)] = copy
+        run.count(SENT)
+        status = await _post(client, endpoint, client_id, f"Group load {number}")
+        for copy in copies:
+            copy.status = status
+        if not 200 <= status < 300:
+            run.count(ERRORS)
+            await asyncio.sleep(0.05)
+            continue
+        with contextlib.suppress(TimeoutError):
+            everyone = asyncio.gather(*(asyncio.shield(copy.done) for copy in copies))
+            await asyncio.wait_for(everyone, ARRIVAL_TIMEOUT_SECONDS)
