@@ -26,7 +26,6 @@ from bench.accounts import (
 )
 from bench.generator import (
     ARRIVAL_TIMEOUT_SECONDS,
-    ARRIVED,
     ARTICLE,
     ERRORS,
     READY,
@@ -34,7 +33,10 @@ from bench.generator import (
     SETTLE_SECONDS,
     Control,
     Endpoint,
+    Flight,
     Outcome,
+    Run,
+    _arrive,
     _post,
     _poster,
     _run,
@@ -81,26 +83,11 @@ async def _make_group(team: list[Account]) -> int:
     return int(location.rstrip("/").rsplit("/", 1)[1])
 
 
-@dataclass(slots=True)
-class Copy:
-    """One message's frame for one recipient."""
-
-    sent_at: float
-    done: asyncio.Future[None]
-    status: int = 0
-    arrived_at: float | None = None
-    arrivals: int = 0
-
-
 @dataclass
-class GroupRun:
-    base_url: str
-    origin: str
-    control: Control
-    copies: dict[tuple[str, int], Copy] = field(default_factory=dict)
+class GroupRun(Run):
+    """A Run whose flights are copies: one per (message, recipient)."""
 
-    def count(self, slot: int) -> None:
-        self.control.counters[slot] += 1
+    copies: dict[tuple[str, int], Flight] = field(default_factory=dict)
 
 
 def drive_groups(
@@ -113,7 +100,7 @@ def drive_groups(
 
 async def _drive(run: GroupRun, groups: list[Group], duration: float) -> list[Outcome]:
     endpoints = [endpoint for group in groups for endpoint in group]
-    sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))  # type: ignore[arg-type]
+    sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
     readers = [asyncio.create_task(_read(run, index, conn)) for index, conn in enumerate(sockets)]
     clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
     run.control.counters[READY] = 1
@@ -150,12 +137,7 @@ async def _read(run: GroupRun, index: int, conn: ClientConnection) -> None:
             for match in ARTICLE.finditer(text):
                 copy = run.copies.get((match[1], index))
                 if copy is not None:
-                    copy.arrivals += 1
-                    if copy.arrivals == 1:
-                        copy.arrived_at = time.monotonic()
-                        run.count(ARRIVED)
-                        if not copy.done.done():
-                            copy.done.set_result(None)
+                    _arrive(run, copy)
 
 
 async def _send_loop(
@@ -167,7 +149,7 @@ async def _send_loop(
         number += 1
         client_id = str(uuid.uuid4())
         sent_at = time.monotonic()
-        copies = [Copy(sent_at, loop.create_future()) for _ in others]
+        copies = [Flight(member, sent_at, loop.create_future()) for member in others]
         for member, copy in zip(others, copies, strict=True):
             run.copies[(client_id, member)] = copy
         run.count(SENT)

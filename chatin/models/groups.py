@@ -9,7 +9,7 @@ so it is ordered, caught up and paged like any message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -153,17 +153,14 @@ async def add_people(
 
 async def remove_member(actor: User, conversation_id: int, member_id: int) -> None:
     """Owner removes a member, who from now on gets 404 for the group, like a stranger."""
-    async with in_transaction() as conn:
-        group, me = await _locked(conn, conversation_id, actor)
-        _must_own(me)
-        target = await _current_member(conn, group.id, member_id)
+
+    async def remove(conn: BaseDBAsyncClient, target: Membership, name: str) -> str | None:
         if target.user_id == actor.id:
             raise NotFound  # one leaves with leave_group
         await _drop(conn, target, MemberState.REMOVED)
-        person = await User.get(id=member_id).using_db(conn)
-        line = f"{actor.display_name} removed {person.display_name}"
-        await _system_line(conn, group.id, actor, line)
-        await _announce_members(conn, group.id, also=[member_id])
+        return f"{actor.display_name} removed {name}"
+
+    await _owner_changes_member(actor, conversation_id, member_id, remove)
 
 
 async def leave_group(member: User, conversation_id: int) -> None:
@@ -209,18 +206,35 @@ async def rename_group(actor: User, conversation_id: int, name: str) -> None:
 
 async def make_owner(actor: User, conversation_id: int, member_id: int) -> None:
     """Owner makes another member an owner too."""
+
+    async def promote(conn: BaseDBAsyncClient, target: Membership, name: str) -> str | None:
+        if target.role == MemberRole.OWNER:
+            return None
+        target.role = MemberRole.OWNER
+        await target.save(using_db=conn, update_fields=["role"])
+        return f"{actor.display_name} made {name} an owner"
+
+    await _owner_changes_member(actor, conversation_id, member_id, promote)
+
+
+async def _owner_changes_member(
+    actor: User,
+    conversation_id: int,
+    member_id: int,
+    change: Callable[[BaseDBAsyncClient, Membership, str], Awaitable[str | None]],
+) -> None:
+    """Under the group's lock, an owner's `change` to a current member; the line it returns
+    goes into the thread, and everyone who was a member before it hears of it."""
     async with in_transaction() as conn:
         group, me = await _locked(conn, conversation_id, actor)
         _must_own(me)
         target = await _current_member(conn, group.id, member_id)
-        if target.role == MemberRole.OWNER:
-            return
-        target.role = MemberRole.OWNER
-        await target.save(using_db=conn, update_fields=["role"])
         person = await User.get(id=member_id).using_db(conn)
-        line = f"{actor.display_name} made {person.display_name} an owner"
+        line = await change(conn, target, person.display_name)
+        if line is None:
+            return
         await _system_line(conn, group.id, actor, line)
-        await _announce_members(conn, group.id)
+        await _announce_members(conn, group.id, also=[member_id])
 
 
 async def members_of(viewer: User, conversation_id: int) -> list[Member]:

@@ -162,6 +162,14 @@ async def owner(conversation_id: int, member_id: int) -> Any:
     return _go(f"/c/{conversation_id}/info")
 
 
+async def _ask(conversation_id: int, title: str, lead: str, action: str, button: str) -> str:
+    """A page that asks before a change that can't be undone; its form makes the change."""
+    back = f"/c/{conversation_id}/info"
+    return await render_template(
+        "pages/confirm.html", title=title, lead=lead, action=action, button=button, back=back
+    )
+
+
 @blueprint.get(f"{MEMBER}/remove")
 @login_required
 async def remove_page(conversation_id: int, member_id: int) -> Any:
@@ -171,14 +179,9 @@ async def remove_page(conversation_id: int, member_id: int) -> Any:
     person = next((m for m in members if m.id == member_id and m.id != viewer.id), None)
     if person is None:
         raise NotFound
-    return await render_template(
-        "pages/confirm.html",
-        title=f"Remove {person.name}?",
-        lead=f"{person.name} will no longer see this group or its messages.",
-        action=f"/c/{conversation_id}/members/{member_id}/remove",
-        button="Remove",
-        back=f"/c/{conversation_id}/info",
-    )
+    lead = f"{person.name} will no longer see this group or its messages."
+    action = f"/c/{conversation_id}/members/{member_id}/remove"
+    return await _ask(conversation_id, f"Remove {person.name}?", lead, action, "Remove")
 
 
 @blueprint.post(f"{MEMBER}/remove")
@@ -193,14 +196,9 @@ async def remove(conversation_id: int, member_id: int) -> Any:
 async def leave_page(conversation_id: int) -> Any:
     """Asks first: the info page's "Leave group" leads here."""
     await members_of(await required_viewer(), conversation_id)
-    return await render_template(
-        "pages/confirm.html",
-        title="Leave this group?",
-        lead="You will no longer see the group or its messages, unless an owner adds you again.",
-        action=f"/c/{conversation_id}/leave",
-        button="Leave group",
-        back=f"/c/{conversation_id}/info",
-    )
+    lead = "You will no longer see the group or its messages, unless an owner adds you again."
+    action = f"/c/{conversation_id}/leave"
+    return await _ask(conversation_id, "Leave this group?", lead, action, "Leave group")
 
 
 @blueprint.post(f"{GROUP}/leave")

@@ -32,22 +32,10 @@ from chatin.models import (
     remove_member,
     rename_group,
 )
+from tests.db import test_conversations
 from tests.db.test_conversations import announcements, person
 
-
-@pytest.fixture
-async def alice(app: Quart) -> User:
-    return await person("Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> User:
-    return await person("Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> User:
-    return await person("Carol")
+alice, bob, carol = test_conversations.alice, test_conversations.bob, test_conversations.carol
 
 
 @pytest.fixture
