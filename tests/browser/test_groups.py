@@ -168,7 +168,11 @@ async def test_axe_finds_nothing_serious_on_the_group_pages(open_page: OpenPage)
     await bob.send("hello")
     await alice.send("hi all")
     found: list[str] = []
-    for path in (group, f"{group}/info", "/groups/new"):
+    for path in (group, f"{group}/info", "/groups/new", f"{group}/leave"):
         await alice.page.goto(path)
+        await alice.page.emulate_media(color_scheme="light")
         found += serious((await axe.run(alice.page)).response, path)
+        await alice.page.emulate_media(color_scheme="dark")
+        contrast = await axe.run(alice.page, options={"runOnly": ["color-contrast"]})
+        found += serious(contrast.response, f"{path} (dark)")
     assert found == [], "\n".join(found)
