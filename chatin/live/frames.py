@@ -70,12 +70,15 @@ BATCHED_KINDS = frozenset({Kind.MESSAGE, Kind.DELIVERED})
 async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
     """`render_event` for MESSAGE and DELIVERED events queued together, each with its local
     users: one query loads every message with its recipients' entries, one more every
-    author's ticks; the pushes come back in the events' order."""
+    author's ticks, and in groups one more the authors' entries (a group's ticks count
+    every member); the pushes come back in the events' order."""
     wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind is Kind.MESSAGE]
     everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
     found = await messages_with_entries(wanted, everyone) if wanted else {}
-    ranges = [_range(event, author) for event, author in _tick_readers(events)]
+    readers = _tick_readers(events)
+    ranges = [(e.conversation or 0, author, e.after or 0, e.upto or 0) for e, author in readers]
     ticks = iter(await own_messages_in_ranges(ranges) if ranges else [])
+    authors_entries = await groups.authors_entries(readers)
     pushes = []
     for event, user_ids in events:
         if event.kind is Kind.MESSAGE:
@@ -84,7 +87,10 @@ async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, 
             pushes.append(_message_frames(message, mine) if message is not None else {})
         else:
             authors = [user_id for user_id in user_ids if user_id != event.member]
-            per_author = {user_id: _tick_push(event, next(ticks)) for user_id in authors}
+            per_author = {
+                user_id: _tick_push(event, next(ticks), authors_entries.get((event, user_id)))
+                for user_id in authors
+            }
             pushes.append({user_id: push for user_id, push in per_author.items() if push})
     return pushes
 
@@ -100,11 +106,12 @@ def _tick_readers(events: list[tuple[Event, list[int]]]) -> list[tuple[Event, in
     ]
 
 
-def _range(event: Event, author: int) -> tuple[int, int, int, int]:
-    return (event.conversation or 0, author, event.after or 0, event.upto or 0)
-
-
-def _tick_push(event: Event, ids: list[int]) -> Push | None:
+def _tick_push(event: Event, ids: list[int], entry: Entry | None = None) -> Push | None:
+    """Ticks for an author's messages that a member's cursor passed; in a group, as
+    every other member has them (the author's `entry`)."""
+    if event.group:
+        frame = groups.tick_frame(entry, ids)
+        return Push(frame) if frame else None
     status = "Read" if event.kind is Kind.READ else "Delivered"
     return Push("".join(render_status(message_id, status) for message_id in ids)) if ids else None
 
@@ -131,11 +138,9 @@ def _message_frames(message: Message, entries: dict[int, Entry]) -> dict[int, Pu
     pushes = {}
     for user_id, entry in entries.items():
         fresh = message.author_id != user_id
-        if not fresh:
-            article = render_message(message, ViewerRef(user_id), entry)
-        else:
+        if fresh:
             theirs = theirs or render_message(message, ViewerRef(user_id), entry)
-            article = theirs
+        article = theirs if fresh else render_message(message, ViewerRef(user_id), entry)
         key = (entry.as_listed(), fresh)
         if key not in listed:
             listed[key] = list_top(render_entry(key[0], fresh=fresh))

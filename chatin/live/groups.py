@@ -18,7 +18,13 @@ from chatin.fragments import (
     render_status,
     render_typing,
 )
-from chatin.models import Entry, User, entries_for_members, own_messages_in_ranges
+from chatin.models import (
+    Entry,
+    User,
+    entries_for_members,
+    entries_for_pairs,
+    own_messages_in_ranges,
+)
 
 TYPING_SHOWN_SECONDS = 5.0  # as static/js/typing.js: a notice stands this long
 MAX_TYPING_CONVERSATIONS = 10_000
@@ -90,12 +96,31 @@ async def tick_frames(event: Event, user_ids: list[int]) -> dict[int, str]:
     ranges = [(conversation_id, a, event.after or 0, event.upto or 0) for a in entries]
     frames = {}
     for (_, author, _, _), ids in zip(ranges, await own_messages_in_ranges(ranges), strict=True):
-        entry = entries[author]
-        if ids:
-            frames[author] = "".join(
-                render_status(i, entry.status_of(i), entry.read_detail(i)) for i in ids
-            )
+        if frame := tick_frame(entries[author], ids):
+            frames[author] = frame
     return frames
+
+
+async def authors_entries(readers: list[tuple[Event, int]]) -> dict[tuple[Event, int], Entry]:
+    """For a batch's (delivered event, author) pairs in groups, the author's entry, whose
+    cursors a group's ticks count; one query for the batch, none without groups."""
+    in_groups = [(event, author) for event, author in readers if event.group]
+    if not in_groups:
+        return {}
+    found = await entries_for_pairs(sorted({(e.conversation or 0, a) for e, a in in_groups}))
+    return {
+        (event, author): found[(event.conversation or 0, author)]
+        for event, author in in_groups
+        if (event.conversation or 0, author) in found
+    }
+
+
+def tick_frame(entry: Entry | None, ids: list[int]) -> str | None:
+    """The ticks of an author's messages `ids` in a group, as every other member has them;
+    None when there is nothing to tick or the author is no longer in it."""
+    if entry is None or not ids:
+        return None
+    return "".join(render_status(i, entry.status_of(i), entry.read_detail(i)) for i in ids)
 
 
 def members_frame(conversation_id: int, entry: Entry | None) -> str:

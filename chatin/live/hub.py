@@ -186,11 +186,10 @@ def _runs(
     events: list[tuple[Event, list[int]]],
 ) -> Iterator[list[tuple[Event, list[int]]]]:
     """Consecutive MESSAGE and DELIVERED events together (the bulk of the traffic: every
-    message moves a delivered cursor); every other event (and a group's receipt, whose
-    ticks count every member) alone, in its place."""
+    message moves a delivered cursor); every other event alone, in its place."""
     run: list[tuple[Event, list[int]]] = []
     for pair in events:
-        if pair[0].kind in BATCHED_KINDS and not pair[0].group:
+        if pair[0].kind in BATCHED_KINDS:
             run.append(pair)
             continue
         if run:

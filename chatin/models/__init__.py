@@ -34,6 +34,7 @@ from chatin.models.conversations import (
 from chatin.models.entries import (
     Entry,
     entries_for_members,
+    entries_for_pairs,
     entries_of_viewer,
     entries_with_person,
     message_with_entries,
@@ -119,6 +120,7 @@ __all__ = [
     "contacts_of",
     "create_group",
     "entries_for_members",
+    "entries_for_pairs",
     "entries_of_viewer",
     "entries_with_person",
     "leave_group",

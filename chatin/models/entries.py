@@ -169,6 +169,19 @@ _ENTRIES_WITH_PERSON_SQL = _ENTRIES_SQL.format(
 )
 
 
+_ENTRIES_FOR_PAIRS_SQL = _ENTRIES_SQL.format(
+    where="(c.id, me.user_id) IN (SELECT * FROM unnest($1::int[], $2::int[]))"
+)
+
+
+async def entries_for_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Entry]:
+    """The entries of several (conversation, member) pairs in one round trip (a batch of a
+    group's ticks); a pair whose member no longer sees the conversation is absent."""
+    conversations, users = [c for c, _ in pairs], [u for _, u in pairs]
+    rows = await db.fetch(_ENTRIES_FOR_PAIRS_SQL, conversations, users)
+    return {(row["id"], row["viewer_id"]): Entry(**row) for row in rows}
+
+
 async def entries_of_viewer(viewer_id: int) -> list[Entry]:
     """The viewer's conversation list, most recent activity first."""
     rows = await db.fetch(_ENTRIES_OF_VIEWER_SQL, viewer_id)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from bs4 import BeautifulSoup
 from quart import Quart
 
+from chatin.events import Event, Kind
+from chatin.live import frames
 from chatin.models import (
     MAX_GROUP_MEMBERS,
     Conversation,
@@ -375,3 +378,25 @@ async def test_the_list_preview_respects_visible_from(group: int, alice: User, d
     await Membership.filter(conversation_id=group, user_id=dave.id).update(visible_from=newest)
     entry = (await entries_for_members(group, [dave.id]))[dave.id]
     assert entry.last_body is None
+
+
+async def test_a_batch_of_group_deliveries_ticks_as_every_member_has_it(
+    app: Quart, group: int, alice: User, bob: User, carol: User
+) -> None:
+    """The hub renders queued deliveries together: in a group, Delivered still waits for
+    every other member, and the detail counts them."""
+    message = await say(group, alice, "batched")
+
+    async def tick_after(member: User) -> BeautifulSoup:
+        await record_deliveries([(group, member.id, message)])
+        event = Event(
+            Kind.DELIVERED, (alice.id,), conversation=group, member=member.id, upto=message, group=1
+        )
+        async with app.app_context():
+            pushes = await frames.render_batch([(event, [alice.id]), (event, [alice.id])])
+        return BeautifulSoup(pushes[-1][alice.id].frame, "html.parser")
+
+    tick = (await tick_after(bob)).select_one(f"#status-{message}")
+    assert (tick["aria-label"], tick["data-detail"]) == ("Sent", "Read by 0 of 2")
+    tick = (await tick_after(carol)).select_one(f"#status-{message}")
+    assert tick["aria-label"] == "Delivered"
