@@ -133,6 +133,10 @@ async def test_an_owner_removes_someone_whose_open_group_closes_and_another_leav
 
 async def test_group_info_fits_a_phone(open_page: OpenPage) -> None:
     alice, bob, carol = await three(open_page, **PHONE)
+    await alice.page.goto("/groups/new")
+    await expect(alice.page.get_by_role("checkbox", name="Carol")).to_be_visible()
+    assert await alice.page.evaluate("document.documentElement.scrollWidth") <= 390
+    await alice.page.screenshot(path=SCREENSHOTS / "group-new-phone-light.png")
     group = await create_group(alice, "A rather long group name for a small screen", [bob, carol])
     await alice.page.get_by_role("link", name="Group info").click()
     await expect(alice.page).to_have_url(f"{group}/info")
