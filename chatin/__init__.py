@@ -37,7 +37,7 @@ from chatin.live.listener import Listener
 from chatin.models import NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
-from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health
+from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health, profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.after_request(_security_headers)
     app.url_map.converters["dbid"] = DatabaseId  # before the routes that use it
     app.url_map.converters["bigid"] = BigDatabaseId
-    for module in (accounts, chat, actions, health, socket):
+    for module in (accounts, chat, actions, health, profiles, socket):
         app.register_blueprint(module.blueprint)
     _register_error_pages(app)
     _register_lifecycle(app, settings)

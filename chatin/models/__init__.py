@@ -1,5 +1,6 @@
-"""The domain: accounts, conversations, messages, the list entry, receipts, presence and
-throttles, one module each, every verb with its SQL beside it.
+"""The domain: accounts, conversations, messages, the list entry, receipts, presence,
+profiles (connect links, pictures) and throttles, one module each, every verb with its SQL
+beside it.
 
 How a module reaches the database (one rule, no third way):
 - **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
@@ -60,10 +61,14 @@ from chatin.models.messages import (
     own_messages_between,
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
+from chatin.models.profiles import ConnectLink, ProfilePicture
 from chatin.models.receipts import record_deliveries
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
-__models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
+__models__ = [
+    *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
+    *(ConnectLink, ProfilePicture),
+]
 
 __all__ = [
     "MAX_DISPLAY_NAME_CHARS",
@@ -78,6 +83,7 @@ __all__ = [
     "Attempt",
     "AuthSession",
     "Busy",
+    "ConnectLink",
     "Conversation",
     "ConversationKind",
     "Deleted",
@@ -91,6 +97,7 @@ __all__ = [
     "NotFound",
     "NotYours",
     "Presence",
+    "ProfilePicture",
     "Throttle",
     "ThrottleHit",
     "TooFast",

@@ -148,7 +148,13 @@ class Conversation(Model):
             raise InvalidInput({"contact_email": "No one with that email uses ChatIn yet."})
         if other.id == starter.id:
             raise InvalidInput({"contact_email": "That's your own email."})
-        key = cls.direct_key_of(starter.id, other.id)
+        return await cls.start_direct_with(starter, other.id)
+
+    @classmethod
+    async def start_direct_with(cls, starter: User, other_id: int) -> Conversation:
+        """Open (or find) the one-to-one conversation with another person, found by email or
+        by their connect link: either way the same request for them to accept or block."""
+        key = cls.direct_key_of(starter.id, other_id)
         async with in_transaction() as conn:
             conversation, created = await cls.get_or_create(direct_key=key, using_db=conn)
             if created:
@@ -161,7 +167,7 @@ class Conversation(Model):
                             state=MemberState.ACTIVE,
                         ),
                         Membership(
-                            conversation=conversation, user=other, state=MemberState.REQUEST
+                            conversation=conversation, user_id=other_id, state=MemberState.REQUEST
                         ),
                     ],
                     using_db=conn,
@@ -171,7 +177,7 @@ class Conversation(Model):
                     Kind.CONVERSATION,
                     conversation=conversation.id,
                     change=Change.NEW,
-                    to=[other.id],
+                    to=[other_id],
                 )
             else:
                 await conversation.accept(starter, conn)
