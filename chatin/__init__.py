@@ -29,6 +29,7 @@ from chatin.auth import (
     csrf_token,
     make_auth,
 )
+from chatin.bodies import MAX_REQUEST_BYTES, sized_requests
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 from chatin.fragments import PARTIALS, partial_environment
 from chatin.live import socket
@@ -40,7 +41,6 @@ from chatin.transport import adjust_hypercorn
 from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health, profiles
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
 SOCKET_SCHEMES = {"http": "ws", "https": "wss"}
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         QUART_AUTH_COOKIE_NAME="chatin_auth",
     )
     app.extensions["settings"] = settings
+    app.request_class = sized_requests(profiles.LARGE_BODIES)
     app.extensions[SESSION_CACHE] = SessionCache()
     app.session_interface = SchemeAwareSessionInterface()
     auth = make_auth()
@@ -171,10 +172,10 @@ async def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if g.get("viewer") is not None:
+    if g.get("viewer") is not None and "Cache-Control" not in response.headers:
         # Someone's chats: no browser or proxy may keep them (the back button after a log-out
         # on a shared computer). The viewer was loaded for this request anyway; static files
-        # load none and keep their caching.
+        # load none and keep their caching, and pictures say their own (private) caching.
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -36,6 +36,7 @@ class Entry:
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
     last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
+    other_picture: str | None = None  # the version of their profile picture, if they have one
 
     @property
     def is_request(self) -> bool:
@@ -80,7 +81,9 @@ SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
-       c.last_message_id AS last_id, c.last_seq
+       c.last_message_id AS last_id, c.last_seq,
+       (SELECT pp.version FROM profile_pictures pp WHERE pp.user_id = other.user_id)
+         AS other_picture
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
