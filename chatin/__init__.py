@@ -172,11 +172,12 @@ async def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if g.get("viewer") is not None and "Cache-Control" not in response.headers:
+    if g.get("viewer") is not None:
         # Someone's chats: no browser or proxy may keep them (the back button after a log-out
         # on a shared computer). The viewer was loaded for this request anyway; static files
-        # load none and keep their caching, and pictures say their own (private) caching.
-        response.headers["Cache-Control"] = "no-store"
+        # load none and keep their caching.
+        # A file response says itself how it may be kept (privately).
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

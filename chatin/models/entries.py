@@ -35,8 +35,8 @@ class Entry:
     other_last_seen: datetime | None
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
-    last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
     other_picture: str | None = None  # the version of their profile picture, if they have one
+    last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
 
     @property
     def is_request(self) -> bool:
@@ -72,6 +72,8 @@ _ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
 
 _ENTRIES_SQL = """
 SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
+       (SELECT pp.version FROM profile_pictures pp WHERE pp.user_id = other.user_id)
+         AS other_picture,
        u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
        lm.created_at AS last_at,
        (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
@@ -81,9 +83,7 @@ SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
-       c.last_message_id AS last_id, c.last_seq,
-       (SELECT pp.version FROM profile_pictures pp WHERE pp.user_id = other.user_id)
-         AS other_picture
+       c.last_message_id AS last_id, c.last_seq
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
