@@ -20,7 +20,7 @@ from hypercorn.typing import ASGIFramework, Scope
 from quart import Quart, Response, g, has_request_context, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from chatin import db
+from chatin import db, uploads
 from chatin.auth import (
     SESSION_CACHE,
     SchemeAwareSessionInterface,
@@ -37,7 +37,7 @@ from chatin.live.listener import Listener
 from chatin.models import NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
-from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health
+from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, files, health
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 64 * 1024
@@ -82,8 +82,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.after_request(_security_headers)
     app.url_map.converters["dbid"] = DatabaseId  # before the routes that use it
     app.url_map.converters["bigid"] = BigDatabaseId
-    for module in (accounts, chat, actions, health, socket):
+    for module in (accounts, chat, actions, files, health, socket):
         app.register_blueprint(module.blueprint)
+    uploads.install(app, settings.files)
     _register_error_pages(app)
     _register_lifecycle(app, settings)
     _trust_proxies(app, settings.trusted_proxies)
@@ -175,7 +176,8 @@ async def _security_headers(response: Response) -> Response:
         # Someone's chats: no browser or proxy may keep them (the back button after a log-out
         # on a shared computer). The viewer was loaded for this request anyway; static files
         # load none and keep their caching.
-        response.headers["Cache-Control"] = "no-store"
+        # A file response says itself how it may be kept (privately).
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

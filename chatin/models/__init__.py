@@ -24,6 +24,15 @@ from chatin.models.accounts import (
     AuthSession,
     User,
 )
+from chatin.models.attachments import (
+    Attachment,
+    AttachmentPart,
+    Upload,
+    attach_files,
+    clean_name,
+    post_files,
+    visible_file,
+)
 from chatin.models.conversations import (
     Conversation,
     ConversationKind,
@@ -47,6 +56,7 @@ from chatin.models.errors import (
     NotDelivered,
     NotFound,
     NotYours,
+    TooBig,
     TooFast,
     TooLong,
 )
@@ -63,7 +73,10 @@ from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
 from chatin.models.receipts import record_deliveries
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
-__models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
+__models__ = [
+    *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
+    *(Attachment, AttachmentPart),
+]
 
 __all__ = [
     "MAX_DISPLAY_NAME_CHARS",
@@ -75,6 +88,8 @@ __all__ = [
     "PRESENCE_TTL",
     "SEND_LIMIT",
     "SEND_WINDOW",
+    "Attachment",
+    "AttachmentPart",
     "Attempt",
     "AuthSession",
     "Busy",
@@ -93,10 +108,14 @@ __all__ = [
     "Presence",
     "Throttle",
     "ThrottleHit",
+    "TooBig",
     "TooFast",
     "TooLong",
+    "Upload",
     "User",
+    "attach_files",
     "changed_since",
+    "clean_name",
     "entries_for_members",
     "entries_of_viewer",
     "entries_with_person",
@@ -105,5 +124,7 @@ __all__ = [
     "own_messages_between",
     "own_messages_in_ranges",
     "person_is_online",
+    "post_files",
     "record_deliveries",
+    "visible_file",
 ]
