@@ -18,8 +18,15 @@ from quart import Blueprint, Response, current_app, request
 from werkzeug.http import parse_range_header
 
 from chatin.auth import current_viewer
-from chatin.models import Attachment, Conversation, Message, NotFound, User, post_files
-from chatin.models import visible_file as visible_file_of
+from chatin.models import (
+    Attachment,
+    Conversation,
+    Message,
+    NotFound,
+    User,
+    post_files,
+    visible_file,
+)
 from chatin.storage import STORE
 from chatin.uploads import Received
 
@@ -64,7 +71,7 @@ async def _visible_file(token: str) -> Attachment:
     viewer = await current_viewer()
     found = None
     if viewer is not None and _TOKEN.fullmatch(token):
-        found = await visible_file_of(viewer.id, token)
+        found = await visible_file(viewer.id, token)
     if found is None:  # logged out, a stranger, blocked, deleted, or no such file: one answer
         raise NotFound
     return found

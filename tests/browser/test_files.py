@@ -147,6 +147,34 @@ async def test_a_file_dropped_on_the_conversation_is_sent(open_page: OpenPage) -
     await expect(card(bob.page, "notes.txt")).to_contain_text("12 bytes")
 
 
+async def test_a_refused_upload_says_why_and_retry_keeps_the_caption(
+    open_page: OpenPage, tmp_path: Path
+) -> None:
+    alice, bob, _ = await talking(open_page)
+    refusal = "Files can be at most 25 MB each."
+    tries: list[str] = []
+
+    async def refuse_once(route: Route) -> None:
+        tries.append(route.request.url)
+        if len(tries) == 1:
+            await route.fulfill(status=413, body=refusal, content_type="text/plain")
+        else:
+            await route.continue_()
+
+    await alice.page.route("**/c/*/messages", refuse_once)
+    await alice.page.get_by_label("Attach files").set_input_files(files_of(tmp_path)["pdf"])
+    await alice.page.get_by_label("Message").fill("The plan")
+    await alice.page.get_by_role("button", name="Send").click()
+    failed = thread(alice.page).get_by_role("article").filter(has_text=refusal)
+    await expect(failed).to_contain_text("trip plan.pdf")
+    await failed.get_by_role("button", name="Retry").click()
+    stored = thread(bob.page).get_by_role("article")
+    await expect(stored).to_have_count(1)
+    await expect(stored).to_contain_text("The plan")
+    await expect(card(bob.page, "trip plan.pdf")).to_be_visible()
+    await expect(thread(alice.page).get_by_role("article")).to_have_count(1)
+
+
 async def test_an_svg_with_a_script_only_downloads_and_runs_nothing(
     open_page: OpenPage, tmp_path: Path
 ) -> None:
