@@ -33,6 +33,9 @@ UPLOADS = "chatin.uploads"
 FIELD_BYTES = 64 * 1024  # a text field (the caption, the token): the app's usual body limit
 FORM_OVERHEAD_BYTES = 256 * 1024  # part headers and text fields beside the files
 RETRY_AFTER_SECONDS = 5
+# A whole send must arrive within this (250 MB at about 3.5 Mbit/s): a client trickling bytes
+# can't hold one of the worker's few upload slots for ever.
+RECEIVE_SECONDS = 600
 FILES_FIELD = "files"
 _View = TypeVar("_View", bound=Callable[..., Any])
 
@@ -126,7 +129,11 @@ async def received() -> AsyncIterator[Received]:
     async with uploads.slot():
         form = Received()
         try:
-            await _read(form, uploads.limits)
+            try:
+                async with asyncio.timeout(RECEIVE_SECONDS):
+                    await _read(form, uploads.limits)
+            except TimeoutError:
+                raise Refused(408, "The upload took too long. Try again.") from None
             for upload in form.uploads:
                 if images.is_image(upload.mime):
                     upload.body.seek(0)

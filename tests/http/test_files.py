@@ -12,6 +12,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from quart import Quart
 
+from chatin import uploads as uploads_module
 from chatin.models import Message
 from chatin.uploads import UPLOADS
 from tests.chatting import Person, start_chat
@@ -363,4 +364,20 @@ async def test_too_many_uploads_at_once_get_429_with_retry_after(
         await connection.disconnect()
     for connection in slow:
         await connection.__aexit__(None, None, None)
+    assert await stored() == (0, 0, 0)
+
+
+async def test_an_upload_that_trickles_past_the_time_limit_is_refused(
+    alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = await start_chat(alice, bob)
+    monkeypatch.setattr(uploads_module, "RECEIVE_SECONDS", 0)
+    body, headers = multipart({"csrf_token": alice.csrf}, [("slow.bin", os.urandom(50_000))])
+    async with alice.client.request(
+        f"/c/{conversation}/messages", method="POST", headers=headers | {"HX-Request": "true"}
+    ) as connection:
+        await connection.send(body[:1000])  # and nothing more
+        async with asyncio.timeout(5):
+            answer = await connection.receive()
+    assert connection.status_code == 408 and b"too long" in answer
     assert await stored() == (0, 0, 0)
