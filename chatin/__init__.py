@@ -46,8 +46,9 @@ PR_SET_PDEATHSIG = 1
 SOCKET_SCHEMES = {"http": "ws", "https": "wss"}
 FULL_COLLECTION_EVERY = 100  # middle-generation passes (CPython's default: 10)
 
+# blob: images are the composer's thumbnails of files chosen but not yet sent (attach.js).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 

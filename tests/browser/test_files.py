@@ -96,6 +96,9 @@ async def test_a_picture_and_a_pdf_upload_with_progress_and_reach_the_other_pers
     chosen = alice.page.get_by_role("list", name="Files to send").get_by_role("listitem")
     await expect(chosen).to_have_count(2)
     await expect(chosen.get_by_role("img", name="lake.png")).to_be_visible()
+    await alice.page.wait_for_function(  # the thumbnail really shows (CSP lets blob: in)
+        "() => document.querySelector('.attach-strip img')?.naturalWidth > 0"
+    )
     await expect(chosen.filter(has_text="trip plan.pdf")).to_be_visible()
     await alice.page.get_by_label("Message").fill("Our trip 🏞")
     await alice.page.get_by_role("button", name="Send").click()
@@ -243,4 +246,10 @@ async def test_screenshots_of_a_conversation_with_a_picture_and_a_file(
         await loaded(bob.page, "lake.png")
         await expect(thread(bob.page).get_by_role("article")).to_have_count(4)
         written += await shoot(bob.page, f"files-{size}")
-    assert len(written) == 4
+        await alice.page.get_by_label("Attach files").set_input_files([files["png"], files["pdf"]])
+        await alice.page.get_by_label("Message").fill("And two more")
+        await alice.page.wait_for_function(
+            "() => document.querySelector('.attach-strip img')?.naturalWidth > 0"
+        )
+        written += await shoot(alice.page, f"files-chosen-{size}")
+    assert len(written) == 8
