@@ -45,9 +45,9 @@ def file_link(page: BeautifulSoup, name: str) -> str:
 
 
 async def sent_page(
-    who: Person, conversation: int, files: list[tuple[str, bytes]]
+    who: Person, conversation: int, files: list[tuple[str, bytes]], caption: str = ""
 ) -> BeautifulSoup:
-    response = await send_files(who, conversation, files)
+    response = await send_files(who, conversation, files, caption)
     assert response.status_code == 201, await response.get_data(as_text=True)
     return parse(await response.get_data(as_text=True))
 
@@ -266,6 +266,21 @@ async def test_deleting_the_message_for_everyone_deletes_the_file(
     assert (await bob.client.get(file_link(page, "a.pdf"))).status_code == 404
     shown = (await bob.page(f"/c/{conversation}")).select_one("[role=log] article")
     assert shown.select_one("figure") is None
+
+
+async def test_a_caption_edit_keeps_the_file(alice: Person, bob: Person) -> None:
+    conversation = await start_chat(alice, bob)
+    page = await sent_page(alice, conversation, [("a.pdf", PDF)], "first try")
+    message = str(page.select_one("article")["id"]).removeprefix("message-")
+    form = {"body": "second try", "csrf_token": alice.csrf}
+    response = await alice.client.post(
+        f"/c/{conversation}/m/{message}/edit", form=form, headers={"HX-Request": "true"}
+    )
+    edited = parse(await response.get_data(as_text=True))
+    assert edited.select_one("p.body").get_text() == "second try"
+    assert "a.pdf" in edited.select_one("figure").get_text()
+    shown = (await bob.page(f"/c/{conversation}")).select_one("[role=log] article")
+    assert shown.select_one("figure") is not None
 
 
 async def test_a_form_without_files_still_sends_its_text(alice: Person, bob: Person) -> None:
