@@ -103,19 +103,20 @@ def _convert(source: Source, draft: tuple[int, int], shape: _Shape) -> Picture |
 
 def _open(source: Source) -> Image.Image | None:
     """Open from the header only, refusing non-images and anything over `MAX_PIXELS`."""
-    stream: BinaryIO
-    if isinstance(source, bytes):
-        stream = io.BytesIO(source)
-    elif isinstance(source, (str, PathLike)):
-        stream = open(source, "rb")  # noqa: SIM115 - closed by Pillow with the image
+    opened: str | PathLike[str] | BinaryIO = (
+        io.BytesIO(source) if isinstance(source, bytes) else source
+    )
+    if isinstance(opened, (str, PathLike)):
+        with open(opened, "rb") as peek:  # Pillow opens (and closes) the path itself
+            head = peek.read(HEAD_BYTES)
     else:
-        stream = source
-    start = stream.tell()
-    mime = detect(stream.read(HEAD_BYTES))
-    stream.seek(start)
+        start = opened.tell()
+        head = opened.read(HEAD_BYTES)
+        opened.seek(start)
+    mime = detect(head)
     if not is_image(mime):
         return None
-    image = Image.open(stream, formats=[IMAGE_TYPES[mime]])
+    image = Image.open(opened, formats=[IMAGE_TYPES[mime]])
     if image.width * image.height > MAX_PIXELS:
         image.close()
         return None

@@ -4,7 +4,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('chatin', '0006_message_changes')]
+    dependencies = [('chatin', '0008_attachments')]
 
     initial = False
 

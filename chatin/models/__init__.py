@@ -25,6 +25,15 @@ from chatin.models.accounts import (
     AuthSession,
     User,
 )
+from chatin.models.attachments import (
+    Attachment,
+    AttachmentPart,
+    Upload,
+    attach_files,
+    clean_name,
+    post_files,
+    visible_file,
+)
 from chatin.models.conversations import (
     Conversation,
     ConversationKind,
@@ -48,6 +57,7 @@ from chatin.models.errors import (
     NotDelivered,
     NotFound,
     NotYours,
+    TooBig,
     TooFast,
     TooLong,
 )
@@ -68,6 +78,7 @@ from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 __models__ = [
     *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
     *(ConnectLink, ProfilePicture),
+    *(Attachment, AttachmentPart),
 ]
 
 __all__ = [
@@ -80,6 +91,8 @@ __all__ = [
     "PRESENCE_TTL",
     "SEND_LIMIT",
     "SEND_WINDOW",
+    "Attachment",
+    "AttachmentPart",
     "Attempt",
     "AuthSession",
     "Busy",
@@ -100,10 +113,14 @@ __all__ = [
     "ProfilePicture",
     "Throttle",
     "ThrottleHit",
+    "TooBig",
     "TooFast",
     "TooLong",
+    "Upload",
     "User",
+    "attach_files",
     "changed_since",
+    "clean_name",
     "entries_for_members",
     "entries_of_viewer",
     "entries_with_person",
@@ -112,5 +129,7 @@ __all__ = [
     "own_messages_between",
     "own_messages_in_ranges",
     "person_is_online",
+    "post_files",
     "record_deliveries",
+    "visible_file",
 ]

@@ -19,6 +19,7 @@ from chatin import db
 from chatin.events import Change, Kind, notify, notify_sql
 from chatin.models import receipts
 from chatin.models.accounts import User
+from chatin.models.attachments import attach_files
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
 
@@ -219,14 +220,22 @@ class Conversation(Model):
                 to=[member.id, *others],
             )
 
-    async def post(self, author: User, body: str, client_id: UUID, limited: bool = True) -> Message:
+    async def post(
+        self,
+        author: User,
+        body: str,
+        client_id: UUID,
+        limited: bool = True,
+        attached: bool = False,
+    ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
         catch-up cursor relies on), check the author may write, insert, move the
-        conversation up, and queue the NOTIFY.
+        conversation up, and queue the NOTIFY. A message that carries a file (`attached`,
+        see attachments.post_files) may have no text.
         """
-        body = Message.clean(body)
+        body = Message.clean(body, required=not attached)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
             _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
@@ -255,14 +264,17 @@ class Conversation(Model):
         query = Message.filter(conversation_id=self.id)
         if before is not None:
             query = query.filter(id__lt=before)
-        page = await query.order_by("-id").limit(limit)
-        return list(reversed(page))
+        page = list(reversed(await query.order_by("-id").limit(limit)))
+        await attach_files(page)
+        return page
 
     async def messages_after(self, after: int, limit: int) -> list[Message]:
         """Messages newer than id `after`, oldest first: what a reconnecting tab missed."""
-        return (
+        missed = (
             await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
         )
+        await attach_files(missed)
+        return missed
 
     async def mark_read(self, reader: User, upto: int) -> None:
         """Reader has seen everything up to message `upto` (see receipts)."""

@@ -16,6 +16,7 @@ from chatin.auth import (
     login_required,
     required_viewer,
 )
+from chatin.bodies import takes_files
 from chatin.models import Conversation, NotFound, User
 from chatin.models.profiles import (
     LinkOwner,
@@ -33,7 +34,7 @@ blueprint = Blueprint("profiles", __name__)
 TOO_MANY_CONTACTS = "Too many new contacts. Try again later."
 PICTURE_PATH = "/profile/picture"
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
-LARGE_BODIES = {PICTURE_PATH: MAX_PICTURE_BYTES + 64 * 1024}  # the file and the form around it
+PICTURE_FORM_BYTES = MAX_PICTURE_BYTES + 64 * 1024  # the file and the form around it
 PICTURE_SIZES = {"large": 256, "small": 64}
 PICTURE_SLOTS = 2  # pictures decoded at once per worker: each may take a core and ~160 MB
 _picture_slots = asyncio.Semaphore(PICTURE_SLOTS)
@@ -122,6 +123,7 @@ def _squares(data: bytes) -> tuple[bytes, bytes] | None:
 
 
 @blueprint.post(PICTURE_PATH)
+@takes_files(lambda _app: PICTURE_FORM_BYTES)
 @login_required
 async def upload_picture() -> tuple[str, int] | Response:
     """Type from the bytes, never the name; anything but a readable picture is a 400 with

@@ -1,23 +1,39 @@
-"""Request bodies: the upload routes' larger limit is chosen from the method and the exact
-path, so no other route (or a GET) gains it."""
+"""Request bodies: a larger limit only for multipart POSTs to a view marked `takes_files`,
+so no other route, method or kind of body gains it."""
 
 from __future__ import annotations
 
-from chatin.bodies import MAX_REQUEST_BYTES, sized_requests
+from quart import Quart
+
+from chatin.bodies import MAX_REQUEST_BYTES, limit_for, takes_files
 
 UPLOAD = 10 * 1024 * 1024
+MULTIPART = "multipart/form-data"
 
 
-def test_only_posts_to_an_upload_path_get_its_limit() -> None:
-    requests = sized_requests({"/profile/picture": UPLOAD, r"/c/\d+/files": 2 * UPLOAD})
-    assert requests.limit_for("POST", "/profile/picture") == UPLOAD
-    assert requests.limit_for("POST", "/c/7/files") == 2 * UPLOAD
-    for method, path in [
-        ("GET", "/profile/picture"),
-        ("POST", "/profile/picture/remove"),
-        ("POST", "/profile/picture/../name"),
-        ("POST", "/x/profile/picture"),
-        ("POST", "/c/7/files/more"),
-        ("POST", "/profile/name"),
+def app_with_an_upload_route() -> Quart:
+    app = Quart(__name__)
+
+    @app.post("/profile/picture")
+    @takes_files(lambda _app: UPLOAD)
+    async def upload() -> str:
+        return ""
+
+    @app.post("/profile/name")
+    async def rename() -> str:
+        return ""
+
+    return app
+
+
+def test_only_multipart_posts_to_a_marked_view_get_its_limit() -> None:
+    app = app_with_an_upload_route()
+    assert limit_for(app, "POST", MULTIPART, "/profile/picture") == UPLOAD
+    for method, mimetype, path in [
+        ("GET", MULTIPART, "/profile/picture"),
+        ("POST", "application/x-www-form-urlencoded", "/profile/picture"),
+        ("POST", MULTIPART, "/profile/picture/../name"),
+        ("POST", MULTIPART, "/x/profile/picture"),
+        ("POST", MULTIPART, "/profile/name"),
     ]:
-        assert requests.limit_for(method, path) == MAX_REQUEST_BYTES, (method, path)
+        assert limit_for(app, method, mimetype, path) == MAX_REQUEST_BYTES, (method, path)

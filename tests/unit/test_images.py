@@ -135,3 +135,13 @@ def test_other_files_keep_their_detected_type_or_none() -> None:
     assert images.detect(b"just some notes") == images.UNKNOWN_TYPE
     assert images.detect(b"") == images.UNKNOWN_TYPE
     assert not images.is_image("image/svg+xml")
+
+
+def test_a_picture_on_disk_or_in_an_open_file_gives_the_same_preview(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(picture("JPEG"))
+    from_path = images.preview(path)
+    with path.open("rb") as handle:
+        from_file = images.preview(handle)
+    assert from_path is not None and from_file is not None
+    assert (from_path.width, from_path.height) == (from_file.width, from_file.height) == (800, 500)
