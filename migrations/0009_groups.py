@@ -4,7 +4,7 @@ from chatin.models.conversations import MemberState
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('chatin', '0006_message_changes')]
+    dependencies = [('chatin', '0010_profiles')]
 
     initial = False
 

@@ -5,18 +5,20 @@ event changes on the page."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from chatin.events import Change, Event, Kind
 from chatin.fragments import (
     ViewerRef,
     append_to,
+    chat_avatar_id,
     chat_id,
     entry_id,
     fill,
     list_top,
+    own_avatar_id,
     removal,
+    render_avatar,
     render_change_cursor,
     render_chat_name,
     render_cursor,
@@ -32,6 +34,7 @@ from chatin.fragments import (
     thread_id,
 )
 from chatin.live import groups
+from chatin.live.push import ChangePush, Push
 from chatin.models import (
     Conversation,
     Entry,
@@ -45,18 +48,9 @@ from chatin.models import (
     own_messages_in_ranges,
     person_is_online,
 )
+from chatin.models.profiles import picture_version
 
 MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Push:
-    """One frame for one user's tabs. Message pushes carry ids so a tab can skip repeats."""
-
-    frame: str
-    conversation: int | None = None
-    message: int | None = None
-    author: int | None = None
 
 
 async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
@@ -195,16 +189,24 @@ async def _presence_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Pus
 
 
 async def _profile_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Push]:
-    """A new display name: the person's own top bar, and every entry and chat header with them."""
+    """A new display name or picture: the person's own top bar, and every entry and chat
+    header with them."""
     person_id = event.user or 0
     frames: dict[int, list[str]] = {viewer_id: [] for viewer_id in viewer_ids}
     for entry in await entries_with_person(person_id, viewer_ids):
+        name, picture = entry.other_name, entry.other_picture
         frames[entry.viewer_id].append(render_entry(entry))
-        frames[entry.viewer_id].append(render_chat_name(entry.id, entry.other_name))
+        frames[entry.viewer_id].append(render_chat_name(entry.id, name))
+        avatar = render_avatar(person_id, name, picture, chat_avatar_id(entry.id))
+        frames[entry.viewer_id].append(avatar)
     if person_id in frames:
         person = await User.get_or_none(id=person_id).only("id", "display_name")
         if person is not None:
+            picture = await picture_version(person_id)
             frames[person_id].append(render_own_name(person.display_name))
+            frames[person_id].append(
+                render_avatar(person_id, person.display_name, picture, own_avatar_id())
+            )
     return {viewer_id: Push("".join(parts)) for viewer_id, parts in frames.items() if parts}
 
 
@@ -248,16 +250,6 @@ async def _ticks_held_back(entry: Entry) -> str:
         return ""
     ids = await own_messages_between(entry.id, entry.viewer_id, 0, entry.peer_delivered)
     return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
-
-
-@dataclass(frozen=True, slots=True)
-class ChangePush(Push):
-    """A changed message as it is now. `seq` is the change's place in the conversation's
-    sequence (the tab's change cursor moves to it); `state` is the place of the newest
-    change the rendered message already shows, so a tab that has it skips the repeat."""
-
-    seq: int = 0
-    state: int = 0
 
 
 async def _change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:

@@ -1,5 +1,6 @@
-"""The domain: accounts, conversations, messages, the list entry, receipts, presence and
-throttles, one module each, every verb with its SQL beside it.
+"""The domain: accounts, conversations, messages, the list entry, receipts, presence,
+profiles (connect links, pictures) and throttles, one module each, every verb with its SQL
+beside it.
 
 How a module reaches the database (one rule, no third way):
 - **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
@@ -23,6 +24,15 @@ from chatin.models.accounts import (
     MIN_PASSWORD_CHARS,
     AuthSession,
     User,
+)
+from chatin.models.attachments import (
+    Attachment,
+    AttachmentPart,
+    Upload,
+    attach_files,
+    clean_name,
+    post_files,
+    visible_file,
 )
 from chatin.models.conversations import (
     Conversation,
@@ -49,6 +59,7 @@ from chatin.models.errors import (
     NotFound,
     NotOwner,
     NotYours,
+    TooBig,
     TooFast,
     TooLong,
 )
@@ -75,10 +86,15 @@ from chatin.models.messages import (
     own_messages_between,
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
+from chatin.models.profiles import ConnectLink, ProfilePicture
 from chatin.models.receipts import record_deliveries
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
-__models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
+__models__ = [
+    *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
+    *(ConnectLink, ProfilePicture),
+    *(Attachment, AttachmentPart),
+]
 
 __all__ = [
     "MAX_DISPLAY_NAME_CHARS",
@@ -92,9 +108,12 @@ __all__ = [
     "PRESENCE_TTL",
     "SEND_LIMIT",
     "SEND_WINDOW",
+    "Attachment",
+    "AttachmentPart",
     "Attempt",
     "AuthSession",
     "Busy",
+    "ConnectLink",
     "Conversation",
     "ConversationKind",
     "Deleted",
@@ -110,13 +129,18 @@ __all__ = [
     "NotOwner",
     "NotYours",
     "Presence",
+    "ProfilePicture",
     "Throttle",
     "ThrottleHit",
+    "TooBig",
     "TooFast",
     "TooLong",
+    "Upload",
     "User",
     "add_people",
+    "attach_files",
     "changed_since",
+    "clean_name",
     "contacts_of",
     "create_group",
     "entries_for_members",
@@ -131,7 +155,9 @@ __all__ = [
     "own_messages_between",
     "own_messages_in_ranges",
     "person_is_online",
+    "post_files",
     "record_deliveries",
     "remove_member",
     "rename_group",
+    "visible_file",
 ]

@@ -19,6 +19,7 @@ from chatin import db
 from chatin.events import Change, Kind, notify, notify_sql
 from chatin.models import messages, receipts
 from chatin.models.accounts import User
+from chatin.models.attachments import attach_files
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
 from chatin.models.visibility import CURRENT_STATES
@@ -157,7 +158,13 @@ class Conversation(Model):
             raise InvalidInput({"contact_email": "No one with that email uses ChatIn yet."})
         if other.id == starter.id:
             raise InvalidInput({"contact_email": "That's your own email."})
-        key = cls.direct_key_of(starter.id, other.id)
+        return await cls.start_direct_with(starter, other.id)
+
+    @classmethod
+    async def start_direct_with(cls, starter: User, other_id: int) -> Conversation:
+        """Open (or find) the one-to-one conversation with another person, found by email or
+        by their connect link: either way the same request for them to accept or block."""
+        key = cls.direct_key_of(starter.id, other_id)
         async with in_transaction() as conn:
             conversation, created = await cls.get_or_create(direct_key=key, using_db=conn)
             if created:
@@ -170,7 +177,7 @@ class Conversation(Model):
                             state=MemberState.ACTIVE,
                         ),
                         Membership(
-                            conversation=conversation, user=other, state=MemberState.REQUEST
+                            conversation=conversation, user_id=other_id, state=MemberState.REQUEST
                         ),
                     ],
                     using_db=conn,
@@ -180,7 +187,7 @@ class Conversation(Model):
                     Kind.CONVERSATION,
                     conversation=conversation.id,
                     change=Change.NEW,
-                    to=[other.id],
+                    to=[other_id],
                 )
             else:
                 await conversation.accept(starter, conn)
@@ -225,14 +232,22 @@ class Conversation(Model):
                 to=[member.id, *others],
             )
 
-    async def post(self, author: User, body: str, client_id: UUID, limited: bool = True) -> Message:
+    async def post(
+        self,
+        author: User,
+        body: str,
+        client_id: UUID,
+        limited: bool = True,
+        attached: bool = False,
+    ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
         catch-up cursor relies on), check the author may write, insert, move the
-        conversation up, and queue the NOTIFY.
+        conversation up, and queue the NOTIFY. A message that carries a file (`attached`,
+        see attachments.post_files) may have no text.
         """
-        body = Message.clean(body)
+        body = Message.clean(body, required=not attached)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
             _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
@@ -260,13 +275,17 @@ class Conversation(Model):
         self, viewer: User, before: int | None, limit: int = PAGE_SIZE
     ) -> list[Message]:
         """Up to `limit` messages viewer sees older than id `before` (newest page when None),
-        oldest first."""
-        return await messages.messages_before(self.id, viewer.id, before, limit)
+        oldest first, with their files."""
+        page = await messages.messages_before(self.id, viewer.id, before, limit)
+        await attach_files(page)
+        return page
 
     async def messages_after(self, viewer: User, after: int, limit: int) -> list[Message]:
-        """Messages viewer sees newer than id `after`, oldest first: what a reconnecting tab
-        missed."""
-        return await messages.messages_after(self.id, viewer.id, after, limit)
+        """Messages viewer sees newer than id `after`, oldest first, with their files: what a
+        reconnecting tab missed."""
+        missed = await messages.messages_after(self.id, viewer.id, after, limit)
+        await attach_files(missed)
+        return missed
 
     async def mark_read(self, reader: User, upto: int) -> None:
         """Reader has seen everything up to message `upto` (see receipts)."""

@@ -6,10 +6,13 @@ these reads are the hot path: one statement each, raw asyncpg.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from chatin import db
+from chatin.models.attachments import Attachment
 from chatin.models.conversations import ConversationKind, MemberRole, MemberState
 from chatin.models.messages import MESSAGE_COLUMNS, Message, message_of
 from chatin.models.visibility import current, visible
@@ -39,6 +42,7 @@ class Entry:
     other_last_seen: datetime | None
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
+    other_picture: str | None = None  # the version of their profile picture, if they have one
     last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
     kind: str = ConversationKind.DIRECT
     role: str = MemberRole.MEMBER
@@ -47,6 +51,7 @@ class Entry:
     peer_deliveries: tuple[int, ...] = ()
     last_author_name: str | None = None
     last_system: bool = False
+    last_file: str | None = None  # the last message's file name, when it carries one
 
     def __post_init__(self) -> None:  # arrays arrive as lists; an entry stays hashable
         object.__setattr__(self, "peer_reads", tuple(self.peer_reads or ()))
@@ -127,6 +132,8 @@ _ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
 # Its default name is the first three other members' names.
 _ENTRIES_SQL = f"""
 SELECT c.id, me.user_id AS viewer_id, me.state, coalesce(other.user_id, 0) AS other_id,
+       (SELECT pp.version FROM profile_pictures pp WHERE pp.user_id = other.user_id)
+         AS other_picture,
        CASE WHEN c.kind = 'group' THEN coalesce(c.name, peers.names, 'Just you')
             ELSE u.display_name END AS other_name,
        lm.body AS last_body, lm.author_id AS last_author_id, lm.created_at AS last_at,
@@ -141,7 +148,8 @@ SELECT c.id, me.user_id AS viewer_id, me.state, coalesce(other.user_id, 0) AS ot
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
        c.last_message_id AS last_id, c.last_seq, c.kind, me.role, me.visible_from,
        peers.reads AS peer_reads, peers.deliveries AS peer_deliveries,
-       la.display_name AS last_author_name, coalesce(lm.system, false) AS last_system
+       la.display_name AS last_author_name, coalesce(lm.system, false) AS last_system,
+       (SELECT a.name FROM attachments a WHERE a.message_id = lm.id) AS last_file
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 LEFT JOIN memberships other ON c.kind = 'direct' AND other.conversation_id = c.id
@@ -200,13 +208,34 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
+_FILE_FIELDS = tuple(sorted({*Attachment._meta.db_fields, "message_id"}))
+# A pushed message's author and file come in the same row (one index lookup each; most
+# messages have no file).
+_SELECT_MESSAGE = ", ".join(
+    [
+        *(f"m.{name} AS message_{name}" for name in MESSAGE_COLUMNS),
+        "au.display_name AS message_author_name",
+        *(f"a.{name} AS file_{name}" for name in _FILE_FIELDS),
+    ]
+)
+
+
+def _message_of(row: Mapping[str, Any]) -> Message:
+    message = message_of(row, "message_")
+    if row["file_id"] is not None:
+        message.file = Attachment._init_from_db(
+            **{name: row[f"file_{name}"] for name in _FILE_FIELDS}
+        )
+    return message
+
+
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in MESSAGE_COLUMNS)},
-       au.display_name AS message_author_name
+SELECT e.*, {_SELECT_MESSAGE}
 FROM ({_ENTRIES_FOR_MEMBERS_SQL}) e
 JOIN messages m ON m.id = $3 AND m.conversation_id = $1 AND {visible("m", "e")}
 JOIN users au ON au.id = m.author_id
+LEFT JOIN attachments a ON a.message_id = m.id
 """
 
 
@@ -219,7 +248,7 @@ async def message_with_entries(
     if not rows:
         return None, {}
     first = rows[0]
-    message = message_of(first, "message_")
+    message = _message_of(first)
     entries = {}
     for row in rows:
         fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
@@ -230,11 +259,11 @@ async def message_with_entries(
 # The fan-out of several messages queued together: each (conversation, message) pair, the
 # message, and each recipient's entry beside it, in one round trip (the hub's batches).
 _MESSAGES_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in MESSAGE_COLUMNS)},
-       au.display_name AS message_author_name
+SELECT e.*, {_SELECT_MESSAGE}
 FROM unnest($1::int[], $2::bigint[]) AS wanted(conversation_id, message_id)
 JOIN messages m ON m.id = wanted.message_id AND m.conversation_id = wanted.conversation_id
 JOIN users au ON au.id = m.author_id
+LEFT JOIN attachments a ON a.message_id = m.id
 CROSS JOIN LATERAL ({
     _ENTRIES_SQL.format(where="c.id = wanted.conversation_id AND me.user_id = ANY($3::int[])")
 }) e
@@ -255,7 +284,7 @@ async def messages_with_entries(
     for row in rows:
         key = (row["message_conversation_id"], row["message_id"])
         if key not in found:
-            found[key] = (message_of(row, "message_"), {})
+            found[key] = (_message_of(row), {})
         found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
     return found
 

@@ -41,3 +41,7 @@ class Deleted(Exception):
 
 class NotOwner(Exception):
     """A group member asked for what only its owners may do (add, remove, rename): 403."""
+
+
+class TooBig(Exception):
+    """An upload past a file limit (one file, or all of one person's files); nothing stored."""

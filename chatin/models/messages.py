@@ -47,6 +47,7 @@ class Message(Model):
     system = fields.BooleanField(
         default=False, db_default=False, description="a group's system line (Ana added Bo)"
     )
+    file: Any = None  # its Attachment, once a loader attached it (attachments.attach_files)
 
     class Meta:
         table = "messages"
@@ -59,8 +60,9 @@ class Message(Model):
         )
 
     @staticmethod
-    def clean(body: str) -> str:
-        """The body as stored: line endings normalised, edges trimmed, size bounded.
+    def clean(body: str, required: bool = True) -> str:
+        """The body as stored: line endings normalised, edges trimmed, size bounded (a file's
+        caption may be empty).
 
         Control characters other than tab and newline are refused, not dropped: the author
         hears that the text was not what it seemed, and nothing else is changed silently.
@@ -69,7 +71,7 @@ class Message(Model):
         if CONTROL_CHARACTERS.search(text):
             raise InvalidInput({"body": NO_CONTROL_CHARACTERS})
         text = text.strip()
-        if not text:
+        if not text and required:
             raise InvalidInput({"body": "Write something first."})
         if len(text) > MAX_MESSAGE_CHARS:
             raise TooLong
@@ -142,7 +144,7 @@ WITH locked AS (
   RETURNING 1
 ), announced AS (
   SELECT {announce} FROM changed c
-)
+){purge}
 SELECT v.my_state, v.blocked, v.author_id AS owner_id, v.deleted AS was_deleted, c.*,
        (SELECT count(*) FROM bumped) + (SELECT count(*) FROM announced) AS writes
 FROM verdict v LEFT JOIN changed c ON true
@@ -153,10 +155,17 @@ _ANNOUNCE = notify_sql(
     "'to', (SELECT array_agg(user_id) FROM members WHERE state IN ('request', 'active'))",
 )
 _EDIT_SQL = _CHANGE_SQL.format(
-    assignments="body = $4, edited_at = now()", changes="messages.body <> $4", announce=_ANNOUNCE
+    assignments="body = $4, edited_at = now()",
+    changes="messages.body <> $4",
+    announce=_ANNOUNCE,
+    purge="",
 )
+# A deleted message's file goes with its text (its parts by cascade).
 _DELETE_SQL = _CHANGE_SQL.format(
-    assignments="body = '', deleted_at = now()", changes="$4::text IS NULL", announce=_ANNOUNCE
+    assignments="body = '', deleted_at = now()",
+    changes="$4::text IS NULL",
+    announce=_ANNOUNCE,
+    purge=", purged AS (DELETE FROM attachments WHERE message_id IN (SELECT id FROM changed))",
 )
 MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),

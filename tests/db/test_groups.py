@@ -31,11 +31,14 @@ from chatin.models import (
     members_of,
     message_with_entries,
     messages_with_entries,
+    post_files,
     record_deliveries,
     remove_member,
     rename_group,
+    visible_file,
 )
 from tests.db import test_conversations
+from tests.db.test_attachments import upload
 from tests.db.test_conversations import announcements, person
 
 alice, bob, carol = test_conversations.alice, test_conversations.bob, test_conversations.carol
@@ -400,3 +403,22 @@ async def test_a_batch_of_group_deliveries_ticks_as_every_member_has_it(
     assert (tick["aria-label"], tick["data-detail"]) == ("Sent", "Read by 0 of 2")
     tick = (await tick_after(carol)).select_one(f"#status-{message}")
     assert tick["aria-label"] == "Delivered"
+
+
+async def test_file_downloads_respect_visible_from_and_leaving(
+    group: int, alice: User, bob: User, dave: User
+) -> None:
+    await befriend(alice, dave)
+
+    async def file_from_bob() -> str:
+        chat = Conversation.handle(group)
+        [message] = await post_files(chat, bob, "", uuid.uuid4(), [upload(b"data")], 10**9)
+        return message.file.token
+
+    early = await file_from_bob()
+    await add_people(alice, group, [dave.id], share_history=False)
+    late = await file_from_bob()
+    assert await visible_file(dave.id, early) is None
+    assert await visible_file(dave.id, late) is not None
+    await leave_group(dave, group)
+    assert await visible_file(dave.id, late) is None
