@@ -13,6 +13,7 @@ import multiprocessing as mp
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
@@ -169,30 +170,44 @@ async def _wait_for_go(control: Control) -> float:
 
 async def _drive(run: Run, pairs: list[Pair], duration: float) -> list[Outcome]:
     endpoints = [endpoint for pair in pairs for endpoint in pair]
+
+    def senders(clients: list[FormPoster], stop_at: float) -> list[Awaitable[None]]:
+        return [
+            _send_loop(run, clients[index], endpoints[index], index ^ 1, stop_at)
+            for index in range(len(endpoints))
+        ]
+
+    await drive_tabs(run, endpoints, duration, _read, senders)
+    return [
+        Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
+        for client_id, f in run.flights.items()
+    ]
+
+
+Reader = Callable[[Any, int, ClientConnection], Awaitable[None]]
+Senders = Callable[[list[FormPoster], float], list[Awaitable[None]]]
+
+
+async def drive_tabs(
+    run: Run, endpoints: list[Endpoint], duration: float, read: Reader, senders: Senders
+) -> None:
+    """Open every endpoint's tab with its `read` loop, report ready, and from `go` run the
+    `senders` (given each user's poster and when to stop) for `duration` seconds; then let
+    late frames come in, and close everything."""
     sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
-    readers = [asyncio.create_task(_read(run, index, conn)) for index, conn in enumerate(sockets)]
+    readers = [asyncio.create_task(read(run, index, conn)) for index, conn in enumerate(sockets)]
     clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
     run.control.counters[READY] = 1
     start_at = await _wait_for_go(run.control)
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    stop_at = start_at + duration
     try:
-        await asyncio.gather(
-            *(
-                _send_loop(run, clients[index], endpoints[index], index ^ 1, stop_at)
-                for index in range(len(endpoints))
-            )
-        )
+        await asyncio.gather(*senders(clients, start_at + duration))
         await asyncio.sleep(SETTLE_SECONDS)
     finally:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
-    return [
-        Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
-        for client_id, f in run.flights.items()
-    ]
 
 
 def _poster(base_url: str, endpoint: Endpoint) -> FormPoster:

@@ -11,6 +11,7 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection
@@ -28,9 +29,7 @@ from bench.generator import (
     ARRIVAL_TIMEOUT_SECONDS,
     ARTICLE,
     ERRORS,
-    READY,
     SENT,
-    SETTLE_SECONDS,
     Control,
     Endpoint,
     Flight,
@@ -38,10 +37,8 @@ from bench.generator import (
     Run,
     _arrive,
     _post,
-    _poster,
     _run,
-    _wait_for_go,
-    open_socket,
+    drive_tabs,
 )
 from bench.wire import FormPoster
 
@@ -100,29 +97,18 @@ def drive_groups(
 
 async def _drive(run: GroupRun, groups: list[Group], duration: float) -> list[Outcome]:
     endpoints = [endpoint for group in groups for endpoint in group]
-    sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
-    readers = [asyncio.create_task(_read(run, index, conn)) for index, conn in enumerate(sockets)]
-    clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
-    run.control.counters[READY] = 1
-    start_at = await _wait_for_go(run.control)
-    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    stop_at = start_at + duration
-    loops = []
-    first = 0
-    for group in groups:
-        members = list(range(first, first + len(group)))
-        for index in members:
-            others = [m for m in members if m != index]
-            loops.append(_send_loop(run, clients[index], endpoints[index], others, stop_at))
-        first += len(group)
-    try:
-        await asyncio.gather(*loops)
-        await asyncio.sleep(SETTLE_SECONDS)
-    finally:
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
-        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+    def senders(clients: list[FormPoster], stop_at: float) -> list[Awaitable[None]]:
+        loops, first = [], 0
+        for group in groups:
+            members = range(first, first + len(group))
+            for index in members:
+                others = [m for m in members if m != index]
+                loops.append(_send_loop(run, clients[index], endpoints[index], others, stop_at))
+            first += len(group)
+        return loops
+
+    await drive_tabs(run, endpoints, duration, _read, senders)
     return [
         Outcome(client_id, c.status, c.sent_at, c.arrived_at, c.arrivals)
         for (client_id, _), c in run.copies.items()
