@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from chatin import db
 from chatin.events import Kind, notify, notify_sql
 from chatin.models.errors import Busy, InvalidInput
+from chatin.models.visibility import CURRENT_STATES
 
 MAX_DISPLAY_NAME_CHARS = 80
 MAX_EMAIL_CHARS = 254
@@ -57,10 +58,10 @@ def _dummy_hash(rounds: int) -> bytes:
 
 
 # Everyone who shares a conversation with user $1 and still sees it.
-CONTACTS_SQL = """(SELECT coalesce(array_agg(DISTINCT other.user_id), '{}')
+CONTACTS_SQL = f"""(SELECT coalesce(array_agg(DISTINCT other.user_id), '{{}}')
   FROM memberships me JOIN memberships other
     ON other.conversation_id = me.conversation_id AND other.user_id <> me.user_id
-  WHERE me.user_id = $1 AND other.state <> 'blocked')"""
+  WHERE me.user_id = $1 AND other.state IN {CURRENT_STATES})"""
 
 _RENAME_SQL = f"""
 WITH renamed AS (UPDATE users SET display_name = $2 WHERE id = $1 RETURNING id)

@@ -16,6 +16,7 @@ from tortoise.models import Model
 from chatin import db
 from chatin.events import Kind, notify_sql
 from chatin.models.accounts import CONTACTS_SQL
+from chatin.models.visibility import current
 
 LINK_TOKEN_BYTES = 16  # 128 random bits: a link can't be guessed, only shared
 LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -132,14 +133,14 @@ SELECT {_ANNOUNCE} FROM removed
 """
 
 # The owner sees their own picture; anyone else only while they share a conversation that
-# neither of them has blocked. Everyone else gets the same nothing as for no picture.
-_PICTURE_FOR_SQL = """
-SELECT p.version, p.{column} AS image FROM profile_pictures p
+# neither of them has blocked or left. Everyone else gets the same nothing as for no picture.
+_PICTURE_FOR_SQL = f"""
+SELECT p.version, p.{{column}} AS image FROM profile_pictures p
 WHERE p.user_id = $1 AND ($1 = $2 OR EXISTS (
   SELECT 1 FROM memberships owner JOIN memberships viewer
     ON viewer.conversation_id = owner.conversation_id
   WHERE owner.user_id = $1 AND viewer.user_id = $2
-    AND owner.state <> 'blocked' AND viewer.state <> 'blocked'))
+    AND {current("owner")} AND {current("viewer")}))
 """
 _PICTURE_SQL = {size: _PICTURE_FOR_SQL.format(column=size) for size in ("large", "small")}
 

@@ -37,6 +37,7 @@ from chatin.models import (
     rename_group,
     visible_file,
 )
+from chatin.models.profiles import picture_for, set_picture
 from tests.db import test_conversations
 from tests.db.test_attachments import upload
 from tests.db.test_conversations import announcements, person
@@ -422,3 +423,18 @@ async def test_file_downloads_respect_visible_from_and_leaving(
     assert await visible_file(dave.id, late) is not None
     await leave_group(dave, group)
     assert await visible_file(dave.id, late) is None
+
+
+async def test_a_leaver_no_longer_sees_or_hears_of_a_members_picture(
+    group: int, bob: User, carol: User, database_url: str
+) -> None:
+    """Bob and Carol only share the group: while both are in it, Carol's picture shows to
+    Bob; once he left, neither the picture nor news of a new one reach him."""
+    await set_picture(carol.id, b"large", b"small")
+    assert await picture_for(carol.id, bob.id, "small") is not None
+    await leave_group(bob, group)
+    assert await picture_for(carol.id, bob.id, "small") is None
+    async with announcements(database_url) as heard:
+        await carol.rename("Caroline")
+        news = await heard.next()
+        assert news["kind"] == "profile" and bob.id not in news["to"]
