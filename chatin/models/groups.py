@@ -1,15 +1,14 @@
 """Group conversations: creating one, and who is in it (add, remove, leave, owners, name).
 
-Every change takes the conversation's row lock, as posting does, so a message sent while
-its author is being removed is either stored before the removal or refused with 404, and
-the announcements' `to` lists, read under that lock, name exactly the members as of the
-change. Each change also writes a system line ("Ana added Bo") through the messages table,
-so it is ordered, caught up and paged like any message.
+Every change takes the conversation's row lock, as posting does: a message sent while its
+author is being removed is stored before the removal or refused with 404, and `to` lists
+read under the lock name the members as of the change. Each change writes a system line
+("Ana added Bo") as a message, so it is ordered, caught up and paged like one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,6 +69,26 @@ SELECT i.id, {
     )
 } AS announced, (SELECT count(*) FROM moved) + (SELECT count(*) FROM mine) AS writes
 FROM inserted i
+"""
+
+
+# $1 group, $2 member, $3 left or removed. The statement's snapshot predates its update, so
+# `to` is everyone who was a member up to it, the leaver too (their tabs lose the group).
+_DROP_SQL = f"""
+WITH dropped AS (
+  UPDATE memberships SET state = $3, role = 'member'
+  WHERE conversation_id = $1 AND user_id = $2 AND state IN {CURRENT_STATES}
+  RETURNING user_id
+)
+SELECT {
+    notify_sql(
+        Kind.CONVERSATION,
+        f"'conversation', $1::int, 'change', '{Change.MEMBERS.value}', 'to', "
+        "(SELECT array_agg(user_id) FROM memberships "
+        f"WHERE conversation_id = $1 AND state IN {CURRENT_STATES})",
+    )
+}
+FROM dropped
 """
 
 
@@ -182,7 +201,6 @@ async def leave_group(member: User, conversation_id: int) -> None:
                 heir.role = MemberRole.OWNER
                 await heir.save(using_db=conn, update_fields=["role"])
         await _system_line(conn, group.id, member, f"{member.display_name} left")
-        await _announce_members(conn, group.id, also=[member.id])
 
 
 async def rename_group(actor: User, conversation_id: int, name: str) -> None:
@@ -212,6 +230,7 @@ async def make_owner(actor: User, conversation_id: int, member_id: int) -> None:
             return None
         target.role = MemberRole.OWNER
         await target.save(using_db=conn, update_fields=["role"])
+        await _announce_members(conn, target.conversation_id)
         return f"{actor.display_name} made {name} an owner"
 
     await _owner_changes_member(actor, conversation_id, member_id, promote)
@@ -223,18 +242,16 @@ async def _owner_changes_member(
     member_id: int,
     change: Callable[[BaseDBAsyncClient, Membership, str], Awaitable[str | None]],
 ) -> None:
-    """Under the group's lock, an owner's `change` to a current member; the line it returns
-    goes into the thread, and everyone who was a member before it hears of it."""
+    """Under the group's lock, an owner's `change` to a current member (which announces
+    itself); the line it returns goes into the thread."""
     async with in_transaction() as conn:
         group, me = await _locked(conn, conversation_id, actor)
         _must_own(me)
         target = await _current_member(conn, group.id, member_id)
         person = await User.get(id=member_id).using_db(conn)
         line = await change(conn, target, person.display_name)
-        if line is None:
-            return
-        await _system_line(conn, group.id, actor, line)
-        await _announce_members(conn, group.id, also=[member_id])
+        if line is not None:
+            await _system_line(conn, group.id, actor, line)
 
 
 async def members_of(viewer: User, conversation_id: int) -> list[Member]:
@@ -312,25 +329,21 @@ async def _chosen_contacts(actor: User, member_ids: Iterable[int], already: int)
 
 
 async def _drop(conn: BaseDBAsyncClient, member: Membership, state: MemberState) -> None:
-    member.state = state
-    member.role = MemberRole.MEMBER
-    await member.save(using_db=conn, update_fields=["state", "role"])
+    """The member leaves (or is removed); in the same statement, everyone who was a member
+    up to it, the leaver too, hears that the group's people changed."""
+    await conn.execute_query(_DROP_SQL, [member.conversation_id, member.user_id, state.value])
 
 
 async def _system_line(conn: BaseDBAsyncClient, group_id: int, actor: User, text: str) -> None:
     await conn.execute_query(_SYSTEM_LINE_SQL, [group_id, actor.id, text])
 
 
-async def _announce_members(
-    conn: BaseDBAsyncClient, group_id: int, also: Sequence[int] = ()
-) -> None:
-    """The members (and anyone who just left) hear that the group's people changed: their
-    headers update, a leaver's tabs lose the group."""
-    to = sorted(await _current_ids(conn, group_id) | set(also))
+async def _announce_members(conn: BaseDBAsyncClient, group_id: int) -> None:
+    """The members hear that the group's people or name changed: their headers update."""
+    to = sorted(await _current_ids(conn, group_id))
     await notify(conn, Kind.CONVERSATION, conversation=group_id, change=Change.MEMBERS, to=to)
 
 
 def _and(names: Iterable[str]) -> str:
-    """ "Bo", "Bo and Cy", "Bo, Cy and Di"."""
-    listed = list(names)
+    listed = list(names)  # "Bo", "Bo and Cy", "Bo, Cy and Di"
     return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
