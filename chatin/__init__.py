@@ -34,7 +34,7 @@ from chatin.fragments import PARTIALS, partial_environment
 from chatin.live import socket
 from chatin.live.hub import RESTART_CODE, Hub
 from chatin.live.listener import Listener
-from chatin.models import NotFound
+from chatin.models import QUICK_REACTIONS, NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
 from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_global(csrf_token)
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
+    app.add_template_global(QUICK_REACTIONS, "quick_reactions")
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
     app.before_request(check_csrf)
     app.after_request(_security_headers)

@@ -13,7 +13,7 @@ from jinja2 import Environment
 from markupsafe import escape
 from quart import current_app
 
-from chatin.models import Conversation, Entry, Message
+from chatin.models import Conversation, Entry, Message, Quote
 
 PARTIALS = "chatin.partials"
 CONVERSATION_LIST_ID = "conversation-list"
@@ -79,6 +79,22 @@ def list_top(html: str) -> str:
 # One function per partial that is pushed or returned to htmx.
 def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
     return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
+
+
+def render_quote_update(quote: Quote, viewer: Any) -> str:
+    """Every quote of this message the tab shows, as the message now is (after an edit or
+    a delete): one out-of-band swap of all elements with the class."""
+    html = render_partial("partials/quote.html", quote=quote, viewer=viewer)
+    return f'<div hx-swap-oob="innerHTML:.quote-of-{quote.id}">{html}</div>'
+
+
+def render_toast(conversation_id: int, sender: str, text: str) -> str:
+    """A short note in the page's toast area (the page's script drops it where the
+    conversation is open)."""
+    html = render_partial(
+        "partials/toast.html", conversation_id=conversation_id, sender=sender, text=text
+    )
+    return f'<div hx-swap-oob="beforeend:#toasts">{html}</div>'
 
 
 def render_page_of_messages(

@@ -5,7 +5,6 @@ event changes on the page."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from chatin.events import Change, Event, Kind
@@ -17,7 +16,6 @@ from chatin.fragments import (
     fill,
     list_top,
     removal,
-    render_change_cursor,
     render_chat_name,
     render_cursor,
     render_entry,
@@ -31,6 +29,8 @@ from chatin.fragments import (
     render_typing,
     thread_id,
 )
+from chatin.live.changes import ChangePush, change_cursor, change_frame, change_pushes
+from chatin.live.push import Push
 from chatin.models import (
     Conversation,
     Entry,
@@ -43,19 +43,12 @@ from chatin.models import (
     own_messages_between,
     own_messages_in_ranges,
     person_is_online,
+    with_extras,
 )
 
+__all__ = ["ChangePush", "Push", "change_cursor", "change_frame"]  # the socket's imports
+
 MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Push:
-    """One frame for one user's tabs. Message pushes carry ids so a tab can skip repeats."""
-
-    frame: str
-    conversation: int | None = None
-    message: int | None = None
-    author: int | None = None
 
 
 async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
@@ -73,6 +66,7 @@ async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, 
     wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind is Kind.MESSAGE]
     everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
     found = await messages_with_entries(wanted, everyone) if wanted else {}
+    await with_extras([message for message, _ in found.values()])
     ranges = [_range(event, author) for event, author in _tick_readers(events)]
     ticks = iter(await own_messages_in_ranges(ranges) if ranges else [])
     pushes = []
@@ -114,6 +108,7 @@ async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
+    await with_extras([message])
     return _message_frames(message, entries)
 
 
@@ -227,46 +222,6 @@ async def _ticks_held_back(entry: Entry) -> str:
     return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
 
 
-@dataclass(frozen=True, slots=True)
-class ChangePush(Push):
-    """A changed message as it is now. `seq` is the change's place in the conversation's
-    sequence (the tab's change cursor moves to it); `state` is the place of the newest
-    change the rendered message already shows, so a tab that has it skips the repeat."""
-
-    seq: int = 0
-    state: int = 0
-
-
-async def _change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
-    """An edit or delete: each reader's tabs get the message as it now is, in place of its
-    old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores it), and
-    the list entry where it is the conversation's last message. Nothing moves up."""
-    conversation_id, message_id, seq = event.conversation or 0, event.message or 0, event.seq or 0
-    message, entries = await message_with_entries(conversation_id, message_id, user_ids)
-    if message is None:
-        return {}
-    cursor = render_change_cursor(conversation_id, seq)
-    pushes: dict[int, Push] = {}
-    for user_id, entry in entries.items():
-        frame = render_message(message, ViewerRef(user_id), entry) + cursor
-        if entry.last_id == message_id:
-            frame += render_entry(entry)
-        pushes[user_id] = ChangePush(frame, conversation_id, message_id, None, seq, message.seq)
-    return pushes
-
-
-def change_frame(message: Message, viewer: Any, entry: Entry | None, seq: int) -> str:
-    """One changed message for a catch-up, moving the tab's change cursor to seq."""
-    return render_message(message, viewer, entry) + render_change_cursor(
-        message.conversation_id, seq
-    )
-
-
-def change_cursor(conversation_id: int, seq: int) -> str:
-    """The change cursor alone, appended to a catch-up's last frame."""
-    return render_change_cursor(conversation_id, seq)
-
-
 async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
     """Log-outs close sockets in the hub; nothing is rendered for them."""
     return {}
@@ -274,7 +229,7 @@ async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
 
 _RENDERERS: dict[Kind, Callable[[Event, list[int]], Awaitable[dict[int, Push]]]] = {
     Kind.MESSAGE: _message_pushes,
-    Kind.CHANGE: _change_pushes,
+    Kind.CHANGE: change_pushes,
     Kind.CONVERSATION: _conversation_pushes,
     Kind.READ: _receipt_pushes,
     Kind.DELIVERED: _receipt_pushes,

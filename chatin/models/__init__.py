@@ -1,5 +1,5 @@
-"""The domain: accounts, conversations, messages, the list entry, receipts, presence and
-throttles, one module each, every verb with its SQL beside it.
+"""The domain: accounts, conversations, messages, reactions, replies, the list entry,
+receipts, presence and throttles, one module each, every verb with its SQL beside it.
 
 How a module reaches the database (one rule, no third way):
 - **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
@@ -60,10 +60,28 @@ from chatin.models.messages import (
     own_messages_between,
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
+from chatin.models.reactions import (
+    QUICK_REACTIONS,
+    Reaction,
+    find_emoji,
+    is_reaction,
+    react,
+    unreact,
+)
 from chatin.models.receipts import record_deliveries
+from chatin.models.replies import Quote, quotes_of, with_extras
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
-__models__ = [User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit]
+__models__ = [
+    User,
+    AuthSession,
+    Conversation,
+    Membership,
+    Message,
+    Presence,
+    Reaction,
+    ThrottleHit,
+]
 
 __all__ = [
     "MAX_DISPLAY_NAME_CHARS",
@@ -73,6 +91,7 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "PAGE_SIZE",
     "PRESENCE_TTL",
+    "QUICK_REACTIONS",
     "SEND_LIMIT",
     "SEND_WINDOW",
     "Attempt",
@@ -91,6 +110,8 @@ __all__ = [
     "NotFound",
     "NotYours",
     "Presence",
+    "Quote",
+    "Reaction",
     "Throttle",
     "ThrottleHit",
     "TooFast",
@@ -100,10 +121,16 @@ __all__ = [
     "entries_for_members",
     "entries_of_viewer",
     "entries_with_person",
+    "find_emoji",
+    "is_reaction",
     "message_with_entries",
     "messages_with_entries",
     "own_messages_between",
     "own_messages_in_ranges",
     "person_is_online",
+    "quotes_of",
+    "react",
     "record_deliveries",
+    "unreact",
+    "with_extras",
 ]

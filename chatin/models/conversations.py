@@ -21,6 +21,7 @@ from chatin.models import receipts
 from chatin.models.accounts import User
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
+from chatin.models.replies import with_extras
 
 
 class ConversationKind(StrEnum):
@@ -40,7 +41,8 @@ class MemberRole(StrEnum):
 
 
 # $1 conversation, $2 author, $3 body, $4 client_id, $5 most messages per author within
-# $6 (NULL: no limit; counted in the database, so it holds across workers and nodes).
+# $6 (NULL: no limit; counted in the database, so it holds across workers and nodes), $7 the
+# message it replies to (NULL: none; one outside this conversation, or missing, is ignored).
 # Writing back accepts a request (announced as an accept too), and the author has read (and
 # received) their own message. The message takes the next place in the conversation's
 # sequence of changes, read from the locked row (the statement's snapshot may predate it).
@@ -56,12 +58,13 @@ WITH members AS (
            SELECT count(*) FROM messages WHERE author_id = $2
              AND created_at > now() - $6::interval) >= $5::int AS too_fast
 ), inserted AS (
-  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at, seq)
-  SELECT $1, $2, $3, $4::uuid, now(), (SELECT max(last_seq) FROM members) + 1 FROM verdict
+  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at, seq, reply_to_id)
+  SELECT $1, $2, $3, $4::uuid, now(), (SELECT max(last_seq) FROM members) + 1,
+    (SELECT id FROM messages WHERE id = $7::bigint AND conversation_id = $1) FROM verdict
   WHERE verdict.my_state IN ('request', 'active') AND NOT verdict.blocked
     AND NOT verdict.too_fast
   ON CONFLICT (author_id, client_id) DO NOTHING
-  RETURNING id, created_at, seq
+  RETURNING id, created_at, seq, reply_to_id
 ), moved AS (
   UPDATE conversations SET last_message_id = i.id, last_activity_at = i.created_at,
     last_seq = i.seq
@@ -90,7 +93,7 @@ WITH members AS (
 }
   FROM inserted i, verdict v WHERE v.my_state = 'request'
 )
-SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at, i.seq,
+SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at, i.seq, i.reply_to_id,
        (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
          + (SELECT count(*) FROM mine) + (SELECT count(*) FROM accepted) AS writes
 FROM verdict v LEFT JOIN inserted i ON true
@@ -213,7 +216,14 @@ class Conversation(Model):
                 to=[member.id, *others],
             )
 
-    async def post(self, author: User, body: str, client_id: UUID, limited: bool = True) -> Message:
+    async def post(
+        self,
+        author: User,
+        body: str,
+        client_id: UUID,
+        limited: bool = True,
+        reply_to: int | None = None,
+    ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
@@ -223,7 +233,7 @@ class Conversation(Model):
         body = Message.clean(body)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
-            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
+            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW, reply_to
         )
         outcome = rows[0]
         if outcome["my_state"] not in (MemberState.REQUEST, MemberState.ACTIVE):
@@ -242,6 +252,7 @@ class Conversation(Model):
             client_id=client_id,
             created_at=outcome["created_at"],
             seq=outcome["seq"],
+            reply_to_id=outcome["reply_to_id"],
         )
 
     async def messages_before(self, before: int | None, limit: int = PAGE_SIZE) -> list[Message]:
@@ -250,11 +261,11 @@ class Conversation(Model):
         if before is not None:
             query = query.filter(id__lt=before)
         page = await query.order_by("-id").limit(limit)
-        return list(reversed(page))
+        return await with_extras(list(reversed(page)))
 
     async def messages_after(self, after: int, limit: int) -> list[Message]:
         """Messages newer than id `after`, oldest first: what a reconnecting tab missed."""
-        return (
+        return await with_extras(
             await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
         )
 

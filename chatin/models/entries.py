@@ -11,7 +11,7 @@ from datetime import datetime
 
 from chatin import db
 from chatin.models.conversations import MemberState
-from chatin.models.messages import Message
+from chatin.models.messages import MESSAGE_COLUMNS, Message
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,7 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
     return [Entry(**row) for row in rows]
 
 
-_MESSAGE_FIELDS = (
-    *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
-    *("seq", "edited_at", "deleted_at"),
-)
+_MESSAGE_FIELDS = MESSAGE_COLUMNS
 
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""

@@ -41,6 +41,18 @@ class Message(Model):
     )
     edited_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True, description="deleted for everyone: body emptied")
+    changed = fields.BooleanField(
+        default=False,
+        db_default=False,
+        description="changed after posting (edited, deleted or reacted to): catch-up replays it",
+    )
+    reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "chatin.Message",
+        related_name=False,
+        null=True,
+        on_delete=fields.SET_NULL,
+        description="the message of the same conversation this one answers",
+    )
 
     class Meta:
         table = "messages"
@@ -50,6 +62,7 @@ class Message(Model):
             ("author_id", "created_at"),
             ("conversation_id", "seq"),
             ("author_id", "edited_at"),
+            ("reply_to_id",),
         )
 
     @staticmethod
@@ -73,19 +86,29 @@ class Message(Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    def reaction_by(self, user_id: int) -> str | None:
+        """The emoji user reacted with (reactions attached, see models/replies.py), if any."""
+        return next((chip.emoji for chip in getattr(self, "chips", ()) if chip.has(user_id)), None)
+
     @classmethod
-    async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
-        """Author's message, to offer its edit or delete: NotFound unless author is a member
-        who may write here and the message is in this conversation; NotYours for another
-        member's message; Deleted once deleted."""
+    async def shown_to(cls, viewer: User, conversation_id: int, message_id: int) -> Message:
+        """A message to act on (react, reply): NotFound unless viewer is a member who may
+        write here and the message is in this conversation, one answer for both."""
         found = await cls.filter(
             id=message_id,
             conversation_id=conversation_id,
-            conversation__memberships__user_id=author.id,
+            conversation__memberships__user_id=viewer.id,
             conversation__memberships__state__in=("request", "active"),
         ).first()
         if found is None:
             raise NotFound
+        return found
+
+    @classmethod
+    async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
+        """Author's message, to offer its edit or delete: as `shown_to`, and NotYours for
+        another member's message; Deleted once deleted."""
+        found = await cls.shown_to(author, conversation_id, message_id)
         if found.author_id != author.id:
             raise NotYours
         if found.is_deleted:
@@ -135,7 +158,7 @@ WITH locked AS (
   RETURNING 1
 ), announced AS (
   SELECT {announce} FROM changed c
-)
+){also}
 SELECT v.my_state, v.blocked, v.author_id AS owner_id, v.deleted AS was_deleted, c.*,
        (SELECT count(*) FROM bumped) + (SELECT count(*) FROM announced) AS writes
 FROM verdict v LEFT JOIN changed c ON true
@@ -146,22 +169,32 @@ _ANNOUNCE = notify_sql(
     "'to', (SELECT array_agg(user_id) FROM members)",
 )
 _EDIT_SQL = _CHANGE_SQL.format(
-    assignments="body = $4, edited_at = now()", changes="messages.body <> $4", announce=_ANNOUNCE
+    assignments="body = $4, edited_at = now(), changed = true",
+    changes="messages.body <> $4",
+    announce=_ANNOUNCE,
+    also="",
 )
+# A message deleted for everyone loses its reactions too: the rows go, not just the chips.
 _DELETE_SQL = _CHANGE_SQL.format(
-    assignments="body = '', deleted_at = now()", changes="$4::text IS NULL", announce=_ANNOUNCE
+    assignments="body = '', deleted_at = now(), changed = true",
+    changes="$4::text IS NULL",
+    announce=_ANNOUNCE,
+    also=", unreacted AS (DELETE FROM reactions WHERE message_id IN (SELECT id FROM changed))",
 )
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
-    *("seq", "edited_at", "deleted_at"),
+    *("seq", "edited_at", "deleted_at", "changed", "reply_to_id"),
 )
+_LOCK_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
 
 
 async def _change(
     sql: str, author: User, conversation_id: int, message_id: int, body: str | None
 ) -> Message:
     """Run one change statement; the changed message, or why nothing changed."""
-    rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
+    async with db.transaction():  # locked first, so the statement sees every earlier change
+        await db.execute(_LOCK_SQL, conversation_id)
+        rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
     outcome = rows[0] if rows else {"my_state": None}
     if outcome["my_state"] not in ("request", "active") or outcome["owner_id"] is None:
         raise NotFound  # a stranger, or no such message: the same answer
@@ -170,7 +203,7 @@ async def _change(
     if outcome["blocked"]:
         raise NotDelivered
     if outcome["id"] is not None:
-        return Message._init_from_db(**{name: outcome[name] for name in _MESSAGE_COLUMNS})
+        return Message._init_from_db(**{name: outcome[name] for name in MESSAGE_COLUMNS})
     if outcome["was_deleted"] and body is not None:
         raise Deleted
     # Nothing to change (a retry), or another change won a race for the row: as it is now.
@@ -192,14 +225,14 @@ async def own_messages_between(
     return [row["id"] for row in rows]
 
 
-# $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit. Only edited
-# or deleted messages: a message that was merely posted is not a change a tab already
-# showing it needs again (new messages come through the message cursor).
+# $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit. Only messages
+# changed after posting (edited, deleted, reacted to): a message that was merely posted is not
+# a change a tab already showing it needs again (new messages come through the message cursor).
 _CHANGED_SINCE_SQL = f"""
-SELECT c.last_seq, {", ".join(f"m.{name}" for name in _MESSAGE_COLUMNS)}
+SELECT c.last_seq, {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}
 FROM conversations c LEFT JOIN LATERAL (
   SELECT * FROM messages WHERE conversation_id = c.id AND seq > $2 AND id <= $3
-    AND (edited_at IS NOT NULL OR deleted_at IS NOT NULL)
+    AND changed
   ORDER BY seq LIMIT $4
 ) m ON true
 WHERE c.id = $1
@@ -216,7 +249,7 @@ async def changed_since(
     if not rows:
         return [], seq
     changed = [
-        Message._init_from_db(**{name: row[name] for name in _MESSAGE_COLUMNS})
+        Message._init_from_db(**{name: row[name] for name in MESSAGE_COLUMNS})
         for row in rows
         if row["id"] is not None
     ]

@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, redirect, render_template, r
 
 from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.db import BIGINT_MAX
-from chatin.fragments import render_message, render_page_of_messages
+from chatin.fragments import render_message, render_page_of_messages, render_partial
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -20,12 +20,15 @@ from chatin.models import (
     Message,
     NotDelivered,
     NotFound,
+    Quote,
     Throttle,
     TooFast,
     TooLong,
     User,
     entries_for_members,
     entries_of_viewer,
+    quotes_of,
+    with_extras,
 )
 
 blueprint = Blueprint("chat", __name__)
@@ -140,6 +143,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
     page = await render_template(
         "pages/conversation.html",
+        replying=await _quote_to_answer(conversation_id, _parse_id(request.args.get("reply"))),
         viewer=viewer,
         entries=entries,
         open_id=conversation.id,
@@ -152,6 +156,27 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         max_message_chars=MAX_MESSAGE_CHARS,
     )
     return page, 200
+
+
+async def _quote_to_answer(conversation_id: int, message_id: int | None) -> Quote | None:
+    """The message the composer answers (`?reply=`, the Reply link without JavaScript):
+    one of this conversation's that is still there, else none."""
+    quote = (await quotes_of([message_id])).get(message_id) if message_id else None
+    if quote is None or quote.conversation_id != conversation_id or quote.deleted:
+        return None
+    return quote
+
+
+@blueprint.get("/c/<dbid:conversation_id>/m/<bigid:message_id>/reply")
+@login_required
+async def reply_bar(conversation_id: int, message_id: int) -> tuple[str, int]:
+    """The composer's "Replying to …" bar for Reply with JavaScript (the page's own bar
+    without it)."""
+    viewer = await required_viewer()
+    await Message.shown_to(viewer, conversation_id, message_id)
+    quote = await _quote_to_answer(conversation_id, message_id)
+    bar = render_partial("partials/replying.html", replying=quote, viewer=viewer)
+    return bar, 200
 
 
 @blueprint.get("/c/<dbid:conversation_id>/messages")
@@ -185,7 +210,10 @@ async def send_message(conversation_id: int) -> Response | tuple[str, int]:
         return await _send_failed(conversation_id, *_refusal(bad))
     try:
         limited = current_app.extensions["settings"].rate_limits
-        message = await Conversation.handle(conversation_id).post(viewer, body, client_id, limited)
+        reply_to = _parse_id(form.get("reply_to"))
+        message = await Conversation.handle(conversation_id).post(
+            viewer, body, client_id, limited, reply_to
+        )
     except TooFast:
         failed = await _send_failed(conversation_id, TOO_FAST, 429)
         return Response(*failed, headers={"Retry-After": str(SEND_WINDOW.seconds)})
@@ -193,6 +221,7 @@ async def send_message(conversation_id: int) -> Response | tuple[str, int]:
         return await _send_failed(conversation_id, NOT_DELIVERED, 422)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
+    await with_extras([message])
     return render_message(message, viewer, None), 201
 
 

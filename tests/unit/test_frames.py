@@ -47,6 +47,9 @@ class StoredMessage:
     client_id: UUID = field(default_factory=uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def reaction_by(self, _user_id: int) -> str | None:
+        return None  # no reactions attached
+
 
 def entry_of(
     viewer_id: int,
