@@ -37,7 +37,11 @@
   function post(bubble) {
     htmx.ajax("POST", form.getAttribute("action"), {
       source: box,
-      values: { body: bubble.querySelector(".body").textContent, client_id: bubble.dataset.clientId },
+      values: {
+        body: bubble.querySelector(".body").textContent,
+        client_id: bubble.dataset.clientId,
+        reply_to: bubble.dataset.replyTo || "",
+      },
       swap: "none",
     }).catch(() => {});
   }
@@ -59,6 +63,7 @@
     retry.textContent = "Retry";
     retry.addEventListener("click", () => {
       const again = pendingBubble(bubble.querySelector(".body").textContent, bubble.dataset.clientId);
+      again.dataset.replyTo = bubble.dataset.replyTo || "";
       bubble.replaceWith(again);
       post(again);
     });
@@ -82,6 +87,8 @@
     event.preventDefault();
     if (!box.value.trim()) return;
     const bubble = pendingBubble(box.value, form.elements.client_id.value);
+    bubble.dataset.replyTo = form.elements.reply_to.value;
+    ChatIn.cancelReply?.();
     ChatIn.thread().append(bubble);
     ChatIn.scrollToBottom(ChatIn.thread());
     box.value = "";
