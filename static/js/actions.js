@@ -10,13 +10,8 @@
   const box = form.elements.body;
   let acted = null; // the article whose menu was used: its button gets focus back after a swap
 
-  function article(el) {
-    return el.closest("article[data-id]");
-  }
-
-  function menuButton(bubble) {
-    return bubble && bubble.querySelector(".message-actions summary");
-  }
+  const article = (el) => el.closest("article[data-id]");
+  const menuButton = (bubble) => bubble?.querySelector("summary");
 
   function cancelReply() {
     const bar = document.getElementById("replying");
