@@ -11,8 +11,9 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Locator, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, OpenPage, Person, sign_up_together
+from tests.browser.conftest import OpenPage, Person, sign_up_together
 from tests.browser.test_layout import serious
+from tests.browser.test_screenshots import shoot
 
 pytestmark = pytest.mark.browser
 
@@ -259,8 +260,6 @@ async def test_axe_finds_nothing_serious_with_reactions_replies_and_the_menu(
     await alice.send("Waffles, obviously")
     await expect(bubble(bob.page, "Waffles, obviously").locator("a.quote")).to_be_visible()
     await open_menu(bob.page, "Waffles, obviously")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await bob.page.screenshot(path=SCREENSHOTS / "reactions-and-reply-desktop-light.png")
     axe = Axe()
     found = serious((await axe.run(bob.page)).response, "conversation with a menu open")
     pancakes = await bubble(bob.page, "Pancakes").get_attribute("id") or ""
@@ -272,3 +271,32 @@ async def test_axe_finds_nothing_serious_with_reactions_replies_and_the_menu(
         (await axe.run(alice.page, options={"runOnly": ["color-contrast"]})).response, "dark"
     )
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_screenshots_of_reactions_and_a_reply(open_page: OpenPage, size: str) -> None:
+    alice, bob = await sign_up_together(
+        (await open_page(**SIZES[size]), "Alice Martin"),
+        (await open_page(**SIZES[size]), "Bob Okafor"),
+    )
+    conversation = await alice.add_contact(bob)
+    await bob.page.goto(conversation)
+    async with bob.page.expect_navigation():
+        await bob.page.get_by_role("button", name="Accept").click()
+    await alice.send("Lake loop on Saturday? 🚲")
+    await bob.send("Yes! Start at 9 at the boathouse?")
+    await alice.send("Perfect. I'll bring coffee ☕")
+    for text, emoji in (("Lake loop", "👍"), ("I'll bring coffee", "❤️")):
+        menu = await open_menu(bob.page, text)
+        await menu.get_by_role("button", name=emoji).click()
+        await expect(await chip_names(alice.page, text)).to_have_count(1)
+    await alice.page.get_by_role("button", name="❤️ 1: Bob Okafor").click()
+    await (await open_menu(alice.page, "boathouse")).get_by_role("link", name="Reply").click()
+    await alice.send("9 works, see you there")
+    answer = bubble(bob.page, "see you there")
+    await expect(answer.locator("a.quote")).to_contain_text("Start at 9")
+    await expect(await chip_names(bob.page, "coffee")).to_have_accessible_name(
+        "❤️ 2: you, Alice Martin"
+    )
+    await bob.page.mouse.move(0, 0)
+    await shoot(bob.page, f"reactions-and-reply-{size}")
