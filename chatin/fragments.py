@@ -88,6 +88,11 @@ def render_quote_update(quote: Quote, viewer: Any) -> str:
     return f'<div hx-swap-oob="innerHTML:.quote-of-{quote.id}">{html}</div>'
 
 
+def render_reply_bar(quote: Quote | None, viewer: Any) -> str:
+    """The composer's "Replying to …" bar (hidden when quote is None)."""
+    return render_partial("partials/replying.html", replying=quote, viewer=viewer)
+
+
 def render_toast(conversation_id: int, sender: str, text: str) -> str:
     """A short note in the page's toast area (the page's script drops it where the
     conversation is open)."""

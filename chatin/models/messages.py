@@ -185,7 +185,9 @@ MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
     *("seq", "edited_at", "deleted_at", "changed", "reply_to_id"),
 )
-_LOCK_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
+# Taken in its own statement before a change, so the change's snapshot sees every change
+# that committed while it waited (a lock inside the statement comes after its snapshot).
+LOCK_CONVERSATION_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
 
 
 async def _change(
@@ -193,7 +195,7 @@ async def _change(
 ) -> Message:
     """Run one change statement; the changed message, or why nothing changed."""
     async with db.transaction():  # locked first, so the statement sees every earlier change
-        await db.execute(_LOCK_SQL, conversation_id)
+        await db.execute(LOCK_CONVERSATION_SQL, conversation_id)
         rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
     outcome = rows[0] if rows else {"my_state": None}
     if outcome["my_state"] not in ("request", "active") or outcome["owner_id"] is None:

@@ -18,7 +18,7 @@ from chatin import db
 from chatin.events import Kind, notify_sql
 from chatin.models.accounts import User
 from chatin.models.errors import Deleted, InvalidInput, NotDelivered, NotFound
-from chatin.models.messages import Message
+from chatin.models.messages import LOCK_CONVERSATION_SQL, Message
 
 QUICK_REACTIONS = ("👍", "❤️", "😂", "😮", "😢", "🙏")
 MAX_EMOJI_CHARS = 32
@@ -135,7 +135,6 @@ _UNSET_SQL = _REACT_SQL.format(
   RETURNING 1""",
     announce=_ANNOUNCE,
 )
-_LOCK_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
 
 
 async def react(person: User, conversation_id: int, message_id: int, emoji: str) -> None:
@@ -160,7 +159,7 @@ async def _change(
     """Lock the conversation first, so the statement's snapshot holds every change that
     committed before it (a delete that empties the message, another reaction)."""
     async with db.transaction():
-        await db.execute(_LOCK_SQL, conversation_id)
+        await db.execute(LOCK_CONVERSATION_SQL, conversation_id)
         rows = await db.fetch(sql, conversation_id, message_id, person.id, emoji)
     outcome = rows[0]
     if outcome["my_state"] not in ("request", "active") or outcome["found"] is None:

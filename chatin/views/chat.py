@@ -10,7 +10,7 @@ from quart import Blueprint, Response, current_app, redirect, render_template, r
 
 from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.db import BIGINT_MAX
-from chatin.fragments import render_message, render_page_of_messages, render_partial
+from chatin.fragments import render_message, render_page_of_messages, render_reply_bar
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -175,8 +175,7 @@ async def reply_bar(conversation_id: int, message_id: int) -> tuple[str, int]:
     viewer = await required_viewer()
     await Message.shown_to(viewer, conversation_id, message_id)
     quote = await _quote_to_answer(conversation_id, message_id)
-    bar = render_partial("partials/replying.html", replying=quote, viewer=viewer)
-    return bar, 200
+    return render_reply_bar(quote, viewer), 200
 
 
 @blueprint.get("/c/<dbid:conversation_id>/messages")
