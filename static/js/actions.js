@@ -13,16 +13,24 @@
   const article = (el) => el.closest("article[data-id]");
   const menuButton = (bubble) => bubble?.querySelector("summary");
 
+  let asked = 0; // replies asked for: a bar that comes after a send or cancel stays hidden
+
   function cancelReply() {
-    const bar = document.getElementById("replying");
-    bar.hidden = true;
+    asked++;
+    document.getElementById("replying").hidden = true;
     form.elements.reply_to.value = "";
   }
   ChatIn.cancelReply = cancelReply;
 
+  // The reply goes with the next send at once; the bar (author, first line) follows.
   function reply(bubble) {
+    const ask = ++asked;
+    form.elements.reply_to.value = bubble.dataset.id;
     const url = `/c/${chat.dataset.conversation}/m/${bubble.dataset.id}/reply`;
-    htmx.ajax("GET", url, { target: "#replying", swap: "outerHTML" }).then(() => box.focus());
+    htmx.ajax("GET", url, { target: "#replying", swap: "outerHTML" }).then(() => {
+      if (ask !== asked) cancelReply();
+      box.focus();
+    });
   }
 
   async function reveal(id) {
