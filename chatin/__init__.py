@@ -30,7 +30,7 @@ from chatin.auth import (
     make_auth,
 )
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
-from chatin.fragments import PARTIALS, partial_environment
+from chatin.fragments import PARTIALS, partial_environment, quick_reactions_for
 from chatin.live import socket
 from chatin.live.hub import RESTART_CODE, Hub
 from chatin.live.listener import Listener
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
     app.add_template_global(QUICK_REACTIONS, "quick_reactions")
+    app.add_template_global(quick_reactions_for)
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
     app.before_request(check_csrf)
     app.after_request(_security_headers)
