@@ -151,3 +151,26 @@ def test_the_picker_finds_emoji_by_name() -> None:
     assert ("🚀", "rocket") in find_emoji("rocket")
     assert all("heart" in name for _, name in find_emoji("heart"))
     assert len(find_emoji("")) > 100
+
+
+async def test_a_page_of_messages_loads_its_reactions_and_quotes_in_one_query_each(
+    alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = await chat(alice, bob)
+    first = await say(conversation, alice, "quoted")
+    for n in range(20):
+        message = await conversation.post(bob, f"reply {n}", uuid.uuid4(), reply_to=first.id)
+        await react(alice, conversation.id, message.id, "👍")
+    page = await Message.filter(conversation_id=conversation.id).order_by("id")
+    queries: list[str] = []
+    fetch = db.fetch
+
+    async def counted(sql: str, *args: object) -> object:
+        queries.append(sql)
+        return await fetch(sql, *args)
+
+    monkeypatch.setattr(db, "fetch", counted)
+    shown = await with_extras(page)
+    assert len(queries) == 2, "one query for all reactions, one for all quotes"
+    assert all(m.quote.first_line == "quoted" for m in shown[1:])
+    assert all([chip.label(bob.id) for chip in m.chips] == ["👍 1: Alice"] for m in shown[1:])
