@@ -102,7 +102,8 @@ async def test_reply_and_jump_to_an_original_that_is_not_loaded_yet(
 ) -> None:
     alice, bob, conversation = await chatting(open_page, size)
     await alice.send("Which trail on Saturday?")
-    await post_many(alice.page, conversation, [f"filler {n}" for n in range(1, 56)])
+    # Bob's own: nothing unread up there, so his page opens at the bottom, the original unloaded.
+    await post_many(bob.page, conversation, [f"filler {n}" for n in range(1, 56)])
     original = bubble(alice.page, "Which trail on Saturday?")
     original_id = (await original.get_attribute("id") or "").removeprefix("message-")
     await post_many(alice.page, conversation, ["Anyone?"], reply_to=original_id)
