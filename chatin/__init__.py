@@ -20,7 +20,7 @@ from hypercorn.typing import ASGIFramework, Scope
 from quart import Quart, Response, g, has_request_context, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from chatin import db
+from chatin import db, uploads
 from chatin.auth import (
     SESSION_CACHE,
     SchemeAwareSessionInterface,
@@ -29,6 +29,7 @@ from chatin.auth import (
     csrf_token,
     make_auth,
 )
+from chatin.bodies import MAX_REQUEST_BYTES, SizedConnection
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
 from chatin.fragments import PARTIALS, partial_environment, quick_reactions_for
 from chatin.live import socket
@@ -37,17 +38,17 @@ from chatin.live.listener import Listener
 from chatin.models import QUICK_REACTIONS, NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
-from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, health
+from chatin.views import BigDatabaseId, DatabaseId, accounts, actions, chat, files, health, profiles
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_REQUEST_BYTES = 64 * 1024
 LAUNCHER_PID_ENV = "CHATIN_LAUNCHER_PID"
 PR_SET_PDEATHSIG = 1
 SOCKET_SCHEMES = {"http": "ws", "https": "wss"}
 FULL_COLLECTION_EVERY = 100  # middle-generation passes (CPython's default: 10)
 
+# blob: images are the composer's thumbnails of files chosen but not yet sent (attach.js).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         QUART_AUTH_COOKIE_NAME="chatin_auth",
     )
     app.extensions["settings"] = settings
+    app.asgi_http_class = SizedConnection
     app.extensions[SESSION_CACHE] = SessionCache()
     app.session_interface = SchemeAwareSessionInterface()
     auth = make_auth()
@@ -84,8 +86,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.after_request(_security_headers)
     app.url_map.converters["dbid"] = DatabaseId  # before the routes that use it
     app.url_map.converters["bigid"] = BigDatabaseId
-    for module in (accounts, chat, actions, health, socket):
+    for module in (accounts, chat, actions, files, health, profiles, socket):
         app.register_blueprint(module.blueprint)
+    uploads.install(app, settings.files)
     _register_error_pages(app)
     _register_lifecycle(app, settings)
     _trust_proxies(app, settings.trusted_proxies)
@@ -177,7 +180,8 @@ async def _security_headers(response: Response) -> Response:
         # Someone's chats: no browser or proxy may keep them (the back button after a log-out
         # on a shared computer). The viewer was loaded for this request anyway; static files
         # load none and keep their caching.
-        response.headers["Cache-Control"] = "no-store"
+        # A file response says itself how it may be kept (privately).
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -13,6 +13,18 @@ DEFAULT_BCRYPT_ROUNDS = 12
 MIN_BCRYPT_ROUNDS = 4
 MAX_BCRYPT_ROUNDS = 31
 SECRET_KEY_FILE = "secret_key"
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """How much people may upload: per file, per send, per person, and how many uploads one
+    worker receives at once (each holds a temporary file and, for a picture, a decode)."""
+
+    file_bytes: int = 25 * MB
+    files_per_send: int = 10
+    user_bytes: int = 1_000 * MB
+    uploads_in_flight: int = 4
 
 
 class ConfigError(Exception):
@@ -29,6 +41,7 @@ class Settings:
     bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
     rate_limits: bool = True
     trusted_proxies: int = 0
+    files: FileLimits = FileLimits()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -39,6 +52,7 @@ class Settings:
             bcrypt_rounds=_bcrypt_rounds(env.get("CHATIN_BCRYPT_ROUNDS")),
             rate_limits=_on_off("CHATIN_RATE_LIMITS", env.get("CHATIN_RATE_LIMITS", "on")),
             trusted_proxies=_trusted_proxies(env.get("CHATIN_TRUSTED_PROXIES")),
+            files=_file_limits(env),
         )
 
     @classmethod
@@ -92,6 +106,25 @@ def _trusted_proxies(raw: str | None) -> int:
             "CHATIN_TRUSTED_PROXIES must be the number of reverse proxies in front of the app "
             f"(0 when browsers connect directly, 1 behind one proxy), got {raw!r}"
         )
+    return int(raw)
+
+
+def _file_limits(env: Mapping[str, str]) -> FileLimits:
+    default = FileLimits()
+    return FileLimits(
+        file_bytes=_count(env, "CHATIN_FILE_MB", default.file_bytes // MB) * MB,
+        files_per_send=_count(env, "CHATIN_FILES_PER_SEND", default.files_per_send),
+        user_bytes=_count(env, "CHATIN_USER_FILES_MB", default.user_bytes // MB) * MB,
+        uploads_in_flight=_count(env, "CHATIN_UPLOADS_IN_FLIGHT", default.uploads_in_flight),
+    )
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {raw!r}")
     return int(raw)
 
 

@@ -8,7 +8,7 @@ import contextlib
 import contextvars
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -165,6 +165,15 @@ async def transaction() -> AsyncIterator[None]:
             yield
         finally:
             _held.reset(token)
+
+
+async def copy_rows(table: str, columns: list[str], rows: AsyncIterable[tuple[Any, ...]]) -> None:
+    """Bulk-insert rows with binary COPY inside this task's `transaction()` (file chunks:
+    a fraction of the cost of one INSERT per chunk, and rows are pulled as they are made)."""
+    held = _held.get()
+    if held is None:
+        raise RuntimeError("copy_rows runs inside db.transaction()")
+    await held.copy_records_to_table(table, records=rows, columns=columns)
 
 
 async def ping() -> bool:

@@ -32,7 +32,7 @@ class Kind(StrEnum):
     DELIVERED = "delivered"  # conversation, member, after, upto: reached a tab of member
     TYPING = "typing"  # conversation, member: member is typing (nothing stored)
     PRESENCE = "presence"  # user: came online or went offline
-    PROFILE = "profile"  # user: changed their display name
+    PROFILE = "profile"  # user: changed their display name or picture
     LOGOUT = "logout"  # session: this session ended; its sockets close
     CHECK = "check"  # check: `python -m chatin doctor` asks every worker to answer
     ANSWER = "answer"  # check, worker: a worker (its listener's backend pid) heard `check`

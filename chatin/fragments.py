@@ -189,3 +189,22 @@ def render_chat_name(conversation_id: int, name: str) -> str:
 def render_own_name(name: str) -> str:
     """The viewer's own name in the top bar."""
     return render_partial("partials/own_name.html", name=name)
+
+
+def own_avatar_id() -> str:
+    return "me-avatar"
+
+
+def chat_avatar_id(conversation_id: int) -> str:
+    return f"chat-avatar-{conversation_id}"
+
+
+def render_avatar(person_id: int, name: str, picture: str | None, avatar_id: str) -> str:
+    """A person's picture (or initial) standing alone: the top bar's, a chat header's."""
+    return render_partial(
+        "partials/avatar.html",
+        person_id=person_id,
+        name=name,
+        picture=picture,
+        avatar_id=avatar_id,
+    )

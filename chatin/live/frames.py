@@ -11,11 +11,14 @@ from chatin.events import Change, Event, Kind
 from chatin.fragments import (
     ViewerRef,
     append_to,
+    chat_avatar_id,
     chat_id,
     entry_id,
     fill,
     list_top,
+    own_avatar_id,
     removal,
+    render_avatar,
     render_chat_name,
     render_cursor,
     render_entry,
@@ -45,6 +48,7 @@ from chatin.models import (
     person_is_online,
     with_extras,
 )
+from chatin.models.profiles import picture_version
 
 __all__ = ["ChangePush", "Push", "change_cursor", "change_frame"]  # the socket's imports
 
@@ -172,16 +176,24 @@ async def _presence_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Pus
 
 
 async def _profile_pushes(event: Event, viewer_ids: list[int]) -> dict[int, Push]:
-    """A new display name: the person's own top bar, and every entry and chat header with them."""
+    """A new display name or picture: the person's own top bar, and every entry and chat
+    header with them."""
     person_id = event.user or 0
     frames: dict[int, list[str]] = {viewer_id: [] for viewer_id in viewer_ids}
     for entry in await entries_with_person(person_id, viewer_ids):
+        name, picture = entry.other_name, entry.other_picture
         frames[entry.viewer_id].append(render_entry(entry))
-        frames[entry.viewer_id].append(render_chat_name(entry.id, entry.other_name))
+        frames[entry.viewer_id].append(render_chat_name(entry.id, name))
+        avatar = render_avatar(person_id, name, picture, chat_avatar_id(entry.id))
+        frames[entry.viewer_id].append(avatar)
     if person_id in frames:
         person = await User.get_or_none(id=person_id).only("id", "display_name")
         if person is not None:
+            picture = await picture_version(person_id)
             frames[person_id].append(render_own_name(person.display_name))
+            frames[person_id].append(
+                render_avatar(person_id, person.display_name, picture, own_avatar_id())
+            )
     return {viewer_id: Push("".join(parts)) for viewer_id, parts in frames.items() if parts}
 
 

@@ -26,6 +26,7 @@ from chatin.models import (
     Entry,
     Message,
     User,
+    attach_files,
     changed_since,
     entries_of_viewer,
     quotes_of,
@@ -242,6 +243,7 @@ class TabSocket:
         changed, last_seq = await changed_since(
             conversation.id, hello.seq, hello.after, CATCH_UP_LIMIT + 1
         )
+        await attach_files(changed)
         missed = await conversation.messages_after(hello.after, CATCH_UP_LIMIT + 1)
         if len(missed) > CATCH_UP_LIMIT or len(changed) > CATCH_UP_LIMIT:
             changed, shown = [], await conversation.messages_before(None, PAGE_SIZE + 1)

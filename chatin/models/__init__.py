@@ -1,5 +1,6 @@
 """The domain: accounts, conversations, messages, reactions, replies, the list entry,
-receipts, presence and throttles, one module each, every verb with its SQL beside it.
+receipts, presence, profiles (connect links, pictures) and throttles, one module each, every
+verb with its SQL beside it.
 
 How a module reaches the database (one rule, no third way):
 - **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
@@ -24,6 +25,15 @@ from chatin.models.accounts import (
     AuthSession,
     User,
 )
+from chatin.models.attachments import (
+    Attachment,
+    AttachmentPart,
+    Upload,
+    attach_files,
+    clean_name,
+    post_files,
+    visible_file,
+)
 from chatin.models.conversations import (
     Conversation,
     ConversationKind,
@@ -47,6 +57,7 @@ from chatin.models.errors import (
     NotDelivered,
     NotFound,
     NotYours,
+    TooBig,
     TooFast,
     TooLong,
 )
@@ -60,6 +71,7 @@ from chatin.models.messages import (
     own_messages_between,
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
+from chatin.models.profiles import ConnectLink, ProfilePicture
 from chatin.models.reactions import (
     QUICK_REACTIONS,
     Reaction,
@@ -73,14 +85,10 @@ from chatin.models.replies import Quote, quotes_of, with_extras
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
 __models__ = [
-    User,
-    AuthSession,
-    Conversation,
-    Membership,
-    Message,
-    Presence,
+    *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
+    *(ConnectLink, ProfilePicture),
+    *(Attachment, AttachmentPart),
     Reaction,
-    ThrottleHit,
 ]
 
 __all__ = [
@@ -94,9 +102,12 @@ __all__ = [
     "QUICK_REACTIONS",
     "SEND_LIMIT",
     "SEND_WINDOW",
+    "Attachment",
+    "AttachmentPart",
     "Attempt",
     "AuthSession",
     "Busy",
+    "ConnectLink",
     "Conversation",
     "ConversationKind",
     "Deleted",
@@ -110,14 +121,19 @@ __all__ = [
     "NotFound",
     "NotYours",
     "Presence",
+    "ProfilePicture",
     "Quote",
     "Reaction",
     "Throttle",
     "ThrottleHit",
+    "TooBig",
     "TooFast",
     "TooLong",
+    "Upload",
     "User",
+    "attach_files",
     "changed_since",
+    "clean_name",
     "entries_for_members",
     "entries_of_viewer",
     "entries_with_person",
@@ -128,9 +144,11 @@ __all__ = [
     "own_messages_between",
     "own_messages_in_ranges",
     "person_is_online",
+    "post_files",
     "quotes_of",
     "react",
     "record_deliveries",
     "unreact",
+    "visible_file",
     "with_extras",
 ]

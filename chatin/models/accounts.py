@@ -79,6 +79,8 @@ class User(Model):
     password_hash = fields.CharField(max_length=60)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True, description="when their last tab closed")
+    # Not a column: loaded with the session (profile_pictures), so the top bar needs no query.
+    picture_version: str | None = None
 
     class Meta:
         table = "users"
@@ -199,7 +201,8 @@ def _password_errors(password: str) -> dict[str, str]:
 
 _VIEWER_SQL = """
 SELECT s.id AS session_id, u.id, u.display_name, u.email, u.email_key, u.password_hash,
-       u.created_at, u.last_seen_at
+       u.created_at, u.last_seen_at,
+       (SELECT p.version FROM profile_pictures p WHERE p.user_id = u.id) AS picture_version
 FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1
 """
 
@@ -254,8 +257,10 @@ class AuthSession(Model):
         if not rows:
             return None
         row = dict(rows[0])
-        session_id = row.pop("session_id")
-        return User._init_from_db(**row), session_id
+        session_id, picture = row.pop("session_id"), row.pop("picture_version")
+        user = User._init_from_db(**row)
+        user.picture_version = picture
+        return user, session_id
 
     @classmethod
     async def end(cls, token: str) -> None:

@@ -19,6 +19,7 @@ from chatin import db
 from chatin.events import Change, Kind, notify, notify_sql
 from chatin.models import receipts
 from chatin.models.accounts import User
+from chatin.models.attachments import attach_files
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
 from chatin.models.replies import with_extras
@@ -151,7 +152,13 @@ class Conversation(Model):
             raise InvalidInput({"contact_email": "No one with that email uses ChatIn yet."})
         if other.id == starter.id:
             raise InvalidInput({"contact_email": "That's your own email."})
-        key = cls.direct_key_of(starter.id, other.id)
+        return await cls.start_direct_with(starter, other.id)
+
+    @classmethod
+    async def start_direct_with(cls, starter: User, other_id: int) -> Conversation:
+        """Open (or find) the one-to-one conversation with another person, found by email or
+        by their connect link: either way the same request for them to accept or block."""
+        key = cls.direct_key_of(starter.id, other_id)
         async with in_transaction() as conn:
             conversation, created = await cls.get_or_create(direct_key=key, using_db=conn)
             if created:
@@ -164,7 +171,7 @@ class Conversation(Model):
                             state=MemberState.ACTIVE,
                         ),
                         Membership(
-                            conversation=conversation, user=other, state=MemberState.REQUEST
+                            conversation=conversation, user_id=other_id, state=MemberState.REQUEST
                         ),
                     ],
                     using_db=conn,
@@ -174,7 +181,7 @@ class Conversation(Model):
                     Kind.CONVERSATION,
                     conversation=conversation.id,
                     change=Change.NEW,
-                    to=[other.id],
+                    to=[other_id],
                 )
             else:
                 await conversation.accept(starter, conn)
@@ -222,15 +229,17 @@ class Conversation(Model):
         body: str,
         client_id: UUID,
         limited: bool = True,
+        attached: bool = False,
         reply_to: int | None = None,
     ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
         catch-up cursor relies on), check the author may write, insert, move the
-        conversation up, and queue the NOTIFY.
+        conversation up, and queue the NOTIFY. A message that carries a file (`attached`,
+        see attachments.post_files) may have no text.
         """
-        body = Message.clean(body)
+        body = Message.clean(body, required=not attached)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
             _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW, reply_to
@@ -260,14 +269,17 @@ class Conversation(Model):
         query = Message.filter(conversation_id=self.id)
         if before is not None:
             query = query.filter(id__lt=before)
-        page = await query.order_by("-id").limit(limit)
-        return await with_extras(list(reversed(page)))
+        page = list(reversed(await query.order_by("-id").limit(limit)))
+        await attach_files(page)
+        return await with_extras(page)
 
     async def messages_after(self, after: int, limit: int) -> list[Message]:
         """Messages newer than id `after`, oldest first: what a reconnecting tab missed."""
-        return await with_extras(
+        missed = (
             await Message.filter(conversation_id=self.id, id__gt=after).order_by("id").limit(limit)
         )
+        await attach_files(missed)
+        return await with_extras(missed)
 
     async def mark_read(self, reader: User, upto: int) -> None:
         """Reader has seen everything up to message `upto` (see receipts)."""

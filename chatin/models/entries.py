@@ -6,10 +6,13 @@ these reads are the hot path: one statement each, raw asyncpg.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from chatin import db
+from chatin.models.attachments import Attachment
 from chatin.models.conversations import MemberState
 from chatin.models.messages import MESSAGE_COLUMNS, Message
 
@@ -35,7 +38,9 @@ class Entry:
     other_last_seen: datetime | None
     delivered: int  # the viewer's own cursor: the newest message that reached their tabs
     last_id: int | None
+    other_picture: str | None = None  # the version of their profile picture, if they have one
     last_seq: int = 0  # the conversation's newest change: a page's change cursor starts here
+    last_file: str | None = None  # the last message's file name, when it carries one
 
     @property
     def is_request(self) -> bool:
@@ -71,6 +76,8 @@ _ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
 
 _ENTRIES_SQL = """
 SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
+       (SELECT pp.version FROM profile_pictures pp WHERE pp.user_id = other.user_id)
+         AS other_picture,
        u.display_name AS other_name, lm.body AS last_body, lm.author_id AS last_author_id,
        lm.created_at AS last_at,
        (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id
@@ -80,7 +87,8 @@ SELECT c.id, me.user_id AS viewer_id, me.state, other.user_id AS other_id,
        EXISTS (SELECT 1 FROM presence p WHERE p.user_id = other.user_id
                AND p.expires_at > now()) AS other_online,
        u.last_seen_at AS other_last_seen, me.delivered_message_id AS delivered,
-       c.last_message_id AS last_id, c.last_seq
+       c.last_message_id AS last_id, c.last_seq,
+       (SELECT a.name FROM attachments a WHERE a.message_id = lm.id) AS last_file
 FROM memberships me
 JOIN conversations c ON c.id = me.conversation_id
 JOIN memberships other ON other.conversation_id = c.id AND other.user_id <> me.user_id
@@ -116,12 +124,31 @@ async def entries_with_person(person_id: int, viewer_ids: list[int]) -> list[Ent
 
 
 _MESSAGE_FIELDS = MESSAGE_COLUMNS
+_FILE_FIELDS = tuple(sorted({*Attachment._meta.db_fields, "message_id"}))
+# A pushed message's file comes in the same row (one index lookup; most messages have none).
+_SELECT_MESSAGE = ", ".join(
+    [
+        *(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS),
+        *(f"a.{name} AS file_{name}" for name in _FILE_FIELDS),
+    ]
+)
+
+
+def _message_of(row: Mapping[str, Any]) -> Message:
+    message = Message._init_from_db(**{name: row[f"message_{name}"] for name in _MESSAGE_FIELDS})
+    if row["file_id"] is not None:
+        message.file = Attachment._init_from_db(
+            **{name: row[f"file_{name}"] for name in _FILE_FIELDS}
+        )
+    return message
+
 
 # The fan-out's one statement: the message, and each recipient's entry beside it.
 _MESSAGE_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+SELECT e.*, {_SELECT_MESSAGE}
 FROM ({_ENTRIES_FOR_MEMBERS_SQL}) e
 JOIN messages m ON m.id = $3 AND m.conversation_id = $1
+LEFT JOIN attachments a ON a.message_id = m.id
 """
 
 
@@ -134,7 +161,7 @@ async def message_with_entries(
     if not rows:
         return None, {}
     first = rows[0]
-    message = Message._init_from_db(**{name: first[f"message_{name}"] for name in _MESSAGE_FIELDS})
+    message = _message_of(first)
     entries = {}
     for row in rows:
         fields_of_entry = {name: row[name] for name in _ENTRY_FIELDS}
@@ -145,9 +172,10 @@ async def message_with_entries(
 # The fan-out of several messages queued together: each (conversation, message) pair, the
 # message, and each recipient's entry beside it, in one round trip (the hub's batches).
 _MESSAGES_WITH_ENTRIES_SQL = f"""
-SELECT e.*, {", ".join(f"m.{name} AS message_{name}" for name in _MESSAGE_FIELDS)}
+SELECT e.*, {_SELECT_MESSAGE}
 FROM unnest($1::int[], $2::bigint[]) AS wanted(conversation_id, message_id)
 JOIN messages m ON m.id = wanted.message_id AND m.conversation_id = wanted.conversation_id
+LEFT JOIN attachments a ON a.message_id = m.id
 CROSS JOIN LATERAL ({
     _ENTRIES_SQL.format(where="c.id = wanted.conversation_id AND me.user_id = ANY($3::int[])")
 }) e
@@ -167,8 +195,7 @@ async def messages_with_entries(
     for row in rows:
         key = (row["message_conversation_id"], row["message_id"])
         if key not in found:
-            fields_of_message = {name: row[f"message_{name}"] for name in _MESSAGE_FIELDS}
-            found[key] = (Message._init_from_db(**fields_of_message), {})
+            found[key] = (_message_of(row), {})
         found[key][1][row["viewer_id"]] = Entry(**{name: row[name] for name in _ENTRY_FIELDS})
     return found
 

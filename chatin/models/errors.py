@@ -37,3 +37,7 @@ class NotYours(Exception):
 
 class Deleted(Exception):
     """The message was deleted for everyone; there is nothing left to edit."""
+
+
+class TooBig(Exception):
+    """An upload past a file limit (one file, or all of one person's files); nothing stored."""

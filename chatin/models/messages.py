@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -53,6 +54,7 @@ class Message(Model):
         on_delete=fields.SET_NULL,
         description="the message of the same conversation this one answers",
     )
+    file: Any = None  # its Attachment, once a loader attached it (attachments.attach_files)
 
     class Meta:
         table = "messages"
@@ -66,8 +68,9 @@ class Message(Model):
         )
 
     @staticmethod
-    def clean(body: str) -> str:
-        """The body as stored: line endings normalised, edges trimmed, size bounded.
+    def clean(body: str, required: bool = True) -> str:
+        """The body as stored: line endings normalised, edges trimmed, size bounded (a file's
+        caption may be empty).
 
         Control characters other than tab and newline are refused, not dropped: the author
         hears that the text was not what it seemed, and nothing else is changed silently.
@@ -76,7 +79,7 @@ class Message(Model):
         if CONTROL_CHARACTERS.search(text):
             raise InvalidInput({"body": NO_CONTROL_CHARACTERS})
         text = text.strip()
-        if not text:
+        if not text and required:
             raise InvalidInput({"body": "Write something first."})
         if len(text) > MAX_MESSAGE_CHARS:
             raise TooLong
@@ -158,7 +161,7 @@ WITH locked AS (
   RETURNING 1
 ), announced AS (
   SELECT {announce} FROM changed c
-){also}
+){purge}
 SELECT v.my_state, v.blocked, v.author_id AS owner_id, v.deleted AS was_deleted, c.*,
        (SELECT count(*) FROM bumped) + (SELECT count(*) FROM announced) AS writes
 FROM verdict v LEFT JOIN changed c ON true
@@ -172,14 +175,15 @@ _EDIT_SQL = _CHANGE_SQL.format(
     assignments="body = $4, edited_at = now(), changed = true",
     changes="messages.body <> $4",
     announce=_ANNOUNCE,
-    also="",
+    purge="",
 )
-# A message deleted for everyone loses its reactions too: the rows go, not just the chips.
+# A deleted message's file goes with its text (its parts by cascade), and so do its reactions.
 _DELETE_SQL = _CHANGE_SQL.format(
     assignments="body = '', deleted_at = now(), changed = true",
     changes="$4::text IS NULL",
     announce=_ANNOUNCE,
-    also=", unreacted AS (DELETE FROM reactions WHERE message_id IN (SELECT id FROM changed))",
+    purge=", purged AS (DELETE FROM attachments WHERE message_id IN (SELECT id FROM changed))"
+    ", unreacted AS (DELETE FROM reactions WHERE message_id IN (SELECT id FROM changed))",
 )
 MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),

@@ -19,6 +19,7 @@ from chatin.models import (
     Throttle,
     TooLong,
     User,
+    attach_files,
     entries_for_members,
     find_emoji,
     is_reaction,
@@ -159,6 +160,7 @@ async def _changed(viewer: User, message: Message) -> tuple[str, int] | Response
     if not _is_htmx():
         return redirect(f"/c/{message.conversation_id}#message-{message.id}", 303)
     entry = (await entries_for_members(message.conversation_id, [viewer.id])).get(viewer.id)
+    await attach_files([message])
     await with_extras([message])
     return render_message(message, viewer, entry), 200
 

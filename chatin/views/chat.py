@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from quart import Blueprint, Response, current_app, redirect, render_template, request
 
+from chatin import uploads
 from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.db import BIGINT_MAX
 from chatin.fragments import render_message, render_page_of_messages, render_reply_bar
@@ -22,6 +24,7 @@ from chatin.models import (
     NotFound,
     Quote,
     Throttle,
+    TooBig,
     TooFast,
     TooLong,
     User,
@@ -30,6 +33,7 @@ from chatin.models import (
     quotes_of,
     with_extras,
 )
+from chatin.views import files
 
 blueprint = Blueprint("chat", __name__)
 
@@ -37,6 +41,7 @@ CONTACT_ADDS = Throttle("contacts", limit=30, window=timedelta(hours=1))
 NOT_DELIVERED = "This message could not be delivered."
 TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
 TOO_FAST = "You're sending messages too fast. Wait a few seconds."
+NO_ROOM = "You have no room left for files. Delete some of your files first."
 
 
 def _first_unread(messages: list[Message], last_read: int, viewer_id: int) -> int | None:
@@ -195,12 +200,21 @@ async def older_messages(conversation_id: int) -> str:
 
 
 @blueprint.post("/c/<dbid:conversation_id>/messages")
+@uploads.streams_body
 @login_required
 async def send_message(conversation_id: int) -> Response | tuple[str, int]:
-    """Store and announce a message. Membership is checked by the post statement itself;
-    refusals of bad input check it first, so strangers always get the same 404."""
+    """Store and announce a message, or one message per attached file (a multipart form).
+    Membership is checked by the post statement itself; refusals of bad input check it
+    first, so strangers always get the same 404."""
     viewer = await required_viewer()
-    form = await request.form
+    if request.mimetype == "multipart/form-data":
+        return await _send_form(viewer, conversation_id)
+    return await _send_text(viewer, conversation_id, await request.form)
+
+
+async def _send_text(
+    viewer: User, conversation_id: int, form: Mapping[str, str]
+) -> Response | tuple[str, int]:
     try:
         client_id = uuid.UUID(form.get("client_id", ""))
         body = Message.clean(form.get("body", ""))
@@ -208,20 +222,51 @@ async def send_message(conversation_id: int) -> Response | tuple[str, int]:
         await Conversation.visible_to(viewer, conversation_id)
         return await _send_failed(conversation_id, *_refusal(bad))
     try:
-        limited = current_app.extensions["settings"].rate_limits
-        reply_to = _parse_id(form.get("reply_to"))
         message = await Conversation.handle(conversation_id).post(
-            viewer, body, client_id, limited, reply_to
+            viewer, body, client_id, _limited(), reply_to=_parse_id(form.get("reply_to"))
         )
-    except TooFast:
-        failed = await _send_failed(conversation_id, TOO_FAST, 429)
-        return Response(*failed, headers={"Retry-After": str(SEND_WINDOW.seconds)})
-    except NotDelivered:
-        return await _send_failed(conversation_id, NOT_DELIVERED, 422)
+    except (TooFast, NotDelivered) as refused:
+        return await _post_refused(conversation_id, refused)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
     await with_extras([message])
     return render_message(message, viewer, None), 201
+
+
+async def _send_form(viewer: User, conversation_id: int) -> Response | tuple[str, int]:
+    """A multipart send (files, or the composer with JavaScript off): membership is checked
+    before a byte of the body is read."""
+    await Conversation.visible_to(viewer, conversation_id)
+    try:
+        async with uploads.received() as form:
+            if not form.uploads:
+                return await _send_text(viewer, conversation_id, form.fields)
+            messages = await files.post_received(viewer, conversation_id, form, _limited())
+    except uploads.Refused as refused:
+        failed = await _send_failed(conversation_id, refused.text, refused.status)
+        if refused.status == 429:
+            return Response(*failed, headers={"Retry-After": str(uploads.RETRY_AFTER_SECONDS)})
+        return failed
+    except (ValueError, InvalidInput, TooLong) as bad:
+        return await _send_failed(conversation_id, *_refusal(bad))
+    except TooBig:
+        return await _send_failed(conversation_id, NO_ROOM, 413)
+    except (TooFast, NotDelivered) as refused:
+        return await _post_refused(conversation_id, refused)
+    if not _is_htmx():
+        return redirect(f"/c/{conversation_id}", 303)
+    return "".join(render_message(message, viewer, None) for message in messages), 201
+
+
+def _limited() -> bool:
+    return current_app.extensions["settings"].rate_limits
+
+
+async def _post_refused(conversation_id: int, refused: Exception) -> Response | tuple[str, int]:
+    if isinstance(refused, TooFast):
+        failed = await _send_failed(conversation_id, TOO_FAST, 429)
+        return Response(*failed, headers={"Retry-After": str(SEND_WINDOW.seconds)})
+    return await _send_failed(conversation_id, NOT_DELIVERED, 422)
 
 
 def _refusal(bad: Exception) -> tuple[str, int]:

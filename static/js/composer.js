@@ -52,7 +52,13 @@
     return text && text.length < 200 && !text.startsWith("<") ? text : "Not sent.";
   }
 
-  function markFailed(bubble, reason) {
+  // `again` retries: by default the text once more, with the same client_id.
+  function markFailed(bubble, reason, again = () => {
+    const copy = pendingBubble(bubble.querySelector(".body").textContent, bubble.dataset.clientId);
+    copy.dataset.replyTo = bubble.dataset.replyTo || "";
+    bubble.replaceWith(copy);
+    post(copy);
+  }) {
     bubble.classList.add("failed");
     const note = document.createElement("span");
     note.className = "failure";
@@ -61,12 +67,7 @@
     retry.type = "button";
     retry.className = "small";
     retry.textContent = "Retry";
-    retry.addEventListener("click", () => {
-      const again = pendingBubble(bubble.querySelector(".body").textContent, bubble.dataset.clientId);
-      again.dataset.replyTo = bubble.dataset.replyTo || "";
-      bubble.replaceWith(again);
-      post(again);
-    });
+    retry.addEventListener("click", again);
     bubble.querySelector(".meta").replaceChildren(note, retry);
   }
 
@@ -83,31 +84,38 @@
     if (bubble) markFailed(bubble, failureText(xhr));
   });
 
+  Object.assign(ChatIn, { pendingBubble, markFailed, failureText, newClientId });
+
+  // Chosen files (attach.js) go as their own messages, the text with the first.
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!box.value.trim()) return;
-    const bubble = pendingBubble(box.value, form.elements.client_id.value);
-    bubble.dataset.replyTo = form.elements.reply_to.value;
+    const files = ChatIn.takeFiles ? ChatIn.takeFiles() : [];
+    if (files.length) {
+      ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value);
+    } else if (box.value.trim()) {
+      const bubble = pendingBubble(box.value, form.elements.client_id.value);
+      bubble.dataset.replyTo = form.elements.reply_to.value;
+      ChatIn.thread().append(bubble);
+      post(bubble);
+    } else return;
     ChatIn.cancelReply?.();
-    ChatIn.thread().append(bubble);
     ChatIn.scrollToBottom(ChatIn.thread());
     box.value = "";
     fitHeight();
     send.disabled = true;
     form.elements.client_id.value = newClientId();
     box.focus();
-    post(bubble);
   });
 
   box.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
     event.preventDefault();
-    if (box.value.trim()) form.requestSubmit();
+    if (!send.disabled) form.requestSubmit();
   });
 
   box.addEventListener("input", () => {
     fitHeight();
-    send.disabled = !box.value.trim();
+    send.disabled = !box.value.trim() && !ChatIn.fileCount?.();
   });
 
   send.disabled = true;

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatin.config import ConfigError, Settings, load_or_create_secret_key
+from chatin.config import ConfigError, FileLimits, Settings, load_or_create_secret_key
 
 
 def test_defaults_use_instance_folder_and_embedded_database() -> None:
@@ -53,3 +53,13 @@ def test_secret_key_is_made_once_privately_and_reused(tmp_path: Path) -> None:
     assert len(first) >= 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["secret_key"]
+
+
+def test_file_limits_have_defaults_and_read_whole_numbers() -> None:
+    assert Settings.from_env({}).files == FileLimits()
+    assert FileLimits().file_bytes == 25_000_000 and FileLimits().files_per_send == 10
+    limits = Settings.from_env({"CHATIN_FILE_MB": "5", "CHATIN_UPLOADS_IN_FLIGHT": "2"}).files
+    assert (limits.file_bytes, limits.uploads_in_flight) == (5_000_000, 2)
+    for bad in ("0", "-1", "lots"):
+        with pytest.raises(ConfigError, match="CHATIN_FILES_PER_SEND"):
+            Settings.from_env({"CHATIN_FILES_PER_SEND": bad})

@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.testing import WebsocketResponseError
 
-from tests.chatting import ORIGIN, WAIT, Person, frame, open_tab, person, start_chat
+from tests.chatting import ORIGIN, WAIT, Person, frame_with, open_tab, person, start_chat
 
 if TYPE_CHECKING:
     from quart.typing import TestWebsocketConnectionProtocol
@@ -74,7 +74,7 @@ async def test_secure_socket_needs_the_https_origin(app: Quart, alice: Person) -
     async with secure as ws:
         await open_tab(alice, ws, f"/c/{conversation}")
         message = await bob.say(conversation, "over TLS")
-        assert (await frame(ws)).select_one(f"#message-{message}") is not None
+        await frame_with(ws, f"#message-{message}")
     plain_origin = alice.client.websocket("/ws", headers={"Origin": ORIGIN}, scheme="wss")
     async with plain_origin as ws:
         await assert_refused(ws)
