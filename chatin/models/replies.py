@@ -19,7 +19,8 @@ MAX_QUOTE_CHARS = 120
 
 @dataclass(frozen=True)
 class Quote:
-    """What a reply shows of its original: who wrote it and its first line."""
+    """What a reply shows of its original: who wrote it and its first line (a file's name
+    when it has no text)."""
 
     id: int
     conversation_id: int
@@ -34,8 +35,10 @@ _QUOTES_SQL = f"""
 SELECT m.id, m.conversation_id, m.author_id, u.display_name AS author_name,
        m.deleted_at IS NOT NULL AS deleted,
        EXISTS (SELECT 1 FROM messages r WHERE r.reply_to_id = m.id) AS quoted,
-       split_part(left(m.body, {MAX_QUOTE_CHARS * 2}), E'\\n', 1) AS first_line
+       COALESCE(NULLIF(split_part(left(m.body, {MAX_QUOTE_CHARS * 2}), E'\\n', 1), ''),
+                '📎 ' || a.name, '') AS first_line
 FROM messages m JOIN users u ON u.id = m.author_id
+LEFT JOIN attachments a ON a.message_id = m.id
 WHERE m.id = ANY($1::bigint[])
 """
 

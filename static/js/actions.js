@@ -60,6 +60,7 @@
   function edit(bubble, url) {
     if (bubble.querySelector(".editor")) return;
     const body = bubble.querySelector(".body");
+    if (!body) return location.assign(url); // a file without a caption: the edit page
     const editor = document.getElementById("editor").content.firstElementChild.cloneNode(true);
     editor.setAttribute("action", url);
     editor.setAttribute("hx-post", url);

@@ -11,6 +11,7 @@ from bs4 import BeautifulSoup, Tag
 from chatin.models import Message, Reaction
 from tests.chatting import Person, article_text, start_chat
 from tests.conftest import parse
+from tests.files import PDF, send_files
 from tests.http.test_message_actions import bubble
 
 
@@ -257,3 +258,21 @@ async def test_the_reply_bar_for_javascript_is_a_fragment(
     assert bar.select_one("input[name=reply_to]")["value"] == str(original)
     stranger = await carol.client.get(f"/c/{conversation}/m/{original}/reply")
     assert stranger.status_code == 404
+
+
+async def test_a_reply_to_a_file_quotes_its_name_and_a_deleted_files_reactions_go_too(
+    alice: Person, bob: Person
+) -> None:
+    conversation = await start_chat(alice, bob)
+    response = await send_files(alice, conversation, [("report.pdf", PDF)])
+    sent = parse(await response.get_data(as_text=True)).select_one("article[data-id]")
+    original = int(sent["data-id"])
+    assert await reply(bob, conversation, "thanks", original, htmx=True) == 201
+    await choose(bob, f"/c/{conversation}/m/{original}", "🙏", htmx=True)
+    page = await alice.page(f"/c/{conversation}")
+    assert page.select_one("a.quote .quote-text").get_text() == "📎 report.pdf"
+    assert chips(bubble(page, original)) == ["🙏 1: Bob"]
+    await alice.post(f"/c/{conversation}/m/{original}/delete")
+    assert await Reaction.all().count() == 0
+    quote = (await bob.page(f"/c/{conversation}")).select_one("a.quote .quote-text")
+    assert quote.get_text() == "Original message deleted"
