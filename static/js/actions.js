@@ -1,6 +1,5 @@
-// Message actions with JavaScript: Reply fills the composer's "Replying to" bar, a quote leads
-// to its original (loading older pages until it is there), Edit turns the bubble into an
-// editor (Enter saves, Shift+Enter breaks the line, Escape cancels). Without it each is a page.
+// Message actions with JavaScript (without it, each is a page): Reply fills the composer's bar,
+// a quote leads to its original, Edit works in the bubble (Enter saves, Escape cancels).
 (function () {
   "use strict";
 
@@ -8,12 +7,10 @@
   const chat = document.querySelector(".conversation[data-conversation]");
   if (!form || !chat) return;
   const box = form.elements.body;
-  let acted = null; // the article whose menu was used: its button gets focus back after a swap
-
   const article = (el) => el.closest("article[data-id]");
   const menuButton = (bubble) => bubble?.querySelector("summary");
-
-  let asked = 0; // replies asked for: a bar that comes after a send or cancel stays hidden
+  let acted = null; // the article acted on: its menu button gets focus back after a swap
+  let asked = 0; // a bar that comes after a send or cancel stays hidden
 
   function cancelReply() {
     asked++;
@@ -22,29 +19,30 @@
   }
   ChatIn.cancelReply = cancelReply;
 
-  // The reply goes with the next send at once; the bar (author, first line) follows.
+  // The next send carries the reply at once; the bar (author, first line) follows.
   function reply(bubble) {
     const ask = ++asked;
     form.elements.reply_to.value = bubble.dataset.id;
-    const url = `/c/${chat.dataset.conversation}/m/${bubble.dataset.id}/reply`;
-    htmx.ajax("GET", url, { target: "#replying", swap: "outerHTML" }).then(() => {
+    htmx.ajax("GET", `/c/${chat.dataset.conversation}/m/${bubble.dataset.id}/reply`, {
+      target: "#replying", swap: "outerHTML",
+    }).then(() => {
       if (ask !== asked) cancelReply();
       box.focus();
     });
   }
 
+  // Older pages load until the original is there; then it is shown, highlighted, focused.
   async function reveal(id) {
-    let original = document.getElementById(`message-${id}`);
-    for (let older; !original && (older = document.querySelector(".thread .older"));) {
+    let original, older;
+    while (!(original = document.getElementById(`message-${id}`)) && (older = document.querySelector(".thread .older"))) {
       const loaded = new Promise((done) => document.addEventListener("htmx:afterSettle", done, { once: true }));
       older.click();
       await loaded;
-      original = document.getElementById(`message-${id}`);
     }
     if (!original) return;
     original.scrollIntoView({ block: "center" });
     original.classList.remove("highlight");
-    void original.offsetWidth; // restart the animation
+    void original.offsetWidth;
     original.classList.add("highlight");
     original.tabIndex = -1;
     original.focus({ preventScroll: true });
@@ -58,9 +56,9 @@
   }
 
   function edit(bubble, url) {
-    if (bubble.querySelector(".editor")) return;
     const body = bubble.querySelector(".body");
-    if (!body) return location.assign(url); // a file without a caption: the edit page
+    if (!body) return location.assign(url); // a file without a caption
+    if (body.hidden) return;
     const editor = document.getElementById("editor").content.firstElementChild.cloneNode(true);
     editor.setAttribute("action", url);
     editor.setAttribute("hx-post", url);
@@ -93,22 +91,18 @@
     else if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       editor.requestSubmit();
-    } else return;
+    }
   });
 
-  // A refused edit says why under the editor.
   document.addEventListener("htmx:responseError", (event) => {
-    const editor = event.detail.elt.closest?.(".editor");
-    if (!editor) return;
-    const note = editor.querySelector(".failure");
+    const note = event.detail.elt.closest?.(".editor")?.querySelector(".failure");
+    if (!note) return;
     note.textContent = event.detail.xhr.responseText.slice(0, 200);
     note.hidden = false;
   });
 
-  // A reaction, save or chip press replaces its article: focus goes back to its menu button.
   document.addEventListener("htmx:beforeRequest", (event) => {
-    const bubble = article(event.detail.elt);
-    acted = bubble && bubble.id;
+    acted = article(event.detail.elt)?.id;
   });
   document.addEventListener("htmx:afterSwap", () => {
     if (acted && document.activeElement === document.body) menuButton(document.getElementById(acted))?.focus();
