@@ -85,6 +85,11 @@
   });
 
   document.addEventListener("keydown", (event) => {
+    const menu = event.target.closest?.("details[open]");
+    if (menu && event.key === "Escape") { // closes the menu, back on its button
+      menu.removeAttribute("open");
+      menuButton(menu).focus();
+    }
     const editor = event.target.closest?.(".editor");
     if (!editor || event.isComposing) return;
     if (event.key === "Escape") closeEditor(editor);

@@ -200,6 +200,10 @@ async def test_everything_by_keyboard_alone(open_page: OpenPage) -> None:
     await expect(alice.page.get_by_role("button", name="Message actions")).to_be_focused()
 
     await keys.press("Enter")
+    await keys.press("Escape")  # closes the menu, focus stays on its button
+    await expect(alice.page.locator("details[open]")).to_have_count(0)
+    await expect(alice.page.get_by_role("button", name="Message actions")).to_be_focused()
+    await keys.press("Enter")
     await press_until_focused(alice.page, "Reply")
     await keys.press("Enter")
     await expect(alice.page.get_by_label("Message")).to_be_focused()

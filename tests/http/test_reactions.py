@@ -9,6 +9,7 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from chatin.models import Message, Reaction
+from chatin.views.actions import CHANGES
 from tests.chatting import Person, article_text, start_chat
 from tests.conftest import parse
 from tests.files import PDF, send_files
@@ -276,3 +277,15 @@ async def test_a_reply_to_a_file_quotes_its_name_and_a_deleted_files_reactions_g
     assert await Reaction.all().count() == 0
     quote = (await bob.page(f"/c/{conversation}")).select_one("a.quote .quote-text")
     assert quote.get_text() == "Original message deleted"
+
+
+async def test_reacting_too_fast_gets_429_and_changes_nothing(alice: Person, bob: Person) -> None:
+    conversation = await start_chat(alice, bob)
+    message = await alice.say(conversation, "react away")
+    path = f"/c/{conversation}/m/{message}"
+    for n in range(CHANGES.limit):
+        emoji = "👍" if n % 2 else "❤️"
+        assert (await choose(bob, path, emoji, htmx=True))[0] == 200
+    status, _ = await choose(bob, path, "😂", htmx=True)
+    assert status == 429
+    assert await Reaction.filter(message_id=message).values_list("emoji", flat=True) == ["👍"]
