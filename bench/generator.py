@@ -27,7 +27,11 @@ from bench.wire import FormPoster, IdleTab
 
 # The frame is HTML; a full parse per frame would make the generator the bottleneck, and
 # the article's start tag is fixed by partials/message.html, so a regex over it suffices.
-ARTICLE = re.compile(r'<article id="message-\d+"[^>]*?\sdata-client-id="([^"]+)"')
+ARTICLE = re.compile(r'<article id="message-(\d+)"[^>]*?\sdata-client-id="([^"]+)"')
+# A change (an edit, a delete, a reaction) moves the tab's change cursor: its frame carries
+# the message again, which is not a second arrival.
+CHANGE_CURSOR = 'id="seq-'
+REACTION = "👍"
 ARRIVAL_TIMEOUT_SECONDS = 10.0
 SETTLE_SECONDS = 1.0  # after the last arrival, to see duplicates that come late
 OPEN_TIMEOUT_SECONDS = 60.0
@@ -73,6 +77,16 @@ class IdleOutcome:
     finished: float
 
 
+@dataclass(frozen=True)
+class Reacted:
+    """One reaction (--reactions): posted by the recipient of a message when it arrived,
+    and when it reached the author's socket."""
+
+    status: int
+    sent_at: float
+    arrived_at: float | None
+
+
 @dataclass
 class Control:
     """What the orchestrator shares with one generator process."""
@@ -111,7 +125,15 @@ class Run:
     base_url: str
     origin: str
     control: Control
+    reacting: bool = False
     flights: dict[str, Flight] = field(default_factory=dict)
+    # message id -> (the author's socket index, when its recipient posted the reaction)
+    awaiting: dict[str, tuple[int, float]] = field(default_factory=dict)
+    reactions: list[Reacted] = field(default_factory=list)
+    reactors: list[FormPoster] = field(default_factory=list)
+    turns: list[asyncio.Lock] = field(default_factory=list)  # one request at a time each
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    endpoints: list[Endpoint] = field(default_factory=list)
 
     def count(self, slot: int) -> None:
         self.control.counters[slot] += 1
@@ -127,10 +149,16 @@ def _run(coroutine: Any) -> Any:
 
 
 def drive_pairs(
-    base_url: str, origin: str, pairs: list[Pair], duration: float, control: Control
+    base_url: str,
+    origin: str,
+    pairs: list[Pair],
+    duration: float,
+    reacting: bool,
+    control: Control,
 ) -> None:
-    """Process entry: open sockets, report ready, send from `go` for `duration` seconds."""
-    outcomes = _run(_drive(Run(base_url, origin, control), pairs, duration))
+    """Process entry: open sockets, report ready, send from `go` for `duration` seconds
+    (with `reacting`, each recipient also reacts to each message that reaches it)."""
+    outcomes = _run(_drive(Run(base_url, origin, control, reacting), pairs, duration))
     control.results.put(outcomes)
 
 
@@ -178,9 +206,14 @@ async def _drive(run: Run, pairs: list[Pair], duration: float) -> list[Outcome]:
         ]
 
     await drive_tabs(run, endpoints, duration, _read, senders)
+    unanswered = [Reacted(0, sent_at, None) for _, sent_at in run.awaiting.values()]
     return [
-        Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
-        for client_id, f in run.flights.items()
+        *(
+            Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
+            for client_id, f in run.flights.items()
+        ),
+        *run.reactions,
+        *unanswered,
     ]
 
 
@@ -197,6 +230,10 @@ async def drive_tabs(
     sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
     readers = [asyncio.create_task(read(run, index, conn)) for index, conn in enumerate(sockets)]
     clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
+    run.endpoints = endpoints
+    if run.reacting:  # their own connections: the send loop keeps one request in flight
+        run.reactors = [_poster(run.base_url, endpoint) for endpoint in endpoints]
+        run.turns = [asyncio.Lock() for _ in endpoints]
     run.control.counters[READY] = 1
     start_at = await _wait_for_go(run.control)
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
@@ -207,7 +244,8 @@ async def drive_tabs(
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
-        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+        closing = [*clients, *run.reactors]
+        await asyncio.gather(*(client.close() for client in closing), return_exceptions=True)
 
 
 def _poster(base_url: str, endpoint: Endpoint) -> FormPoster:
@@ -221,13 +259,41 @@ async def _read(run: Run, index: int, conn: ClientConnection) -> None:
     try:
         async for frame in conn:
             text = frame if isinstance(frame, str) else frame.decode()
+            if CHANGE_CURSOR in text:
+                _reactions_arrived(run, index, text)
+                continue
             for match in ARTICLE.finditer(text):
-                flight = run.flights.get(match[1])
+                flight = run.flights.get(match[2])
                 if flight is not None and flight.recipient == index:
                     _arrive(run, flight)
+                    if run.reacting and flight.arrivals == 1:
+                        task = asyncio.create_task(_react(run, index, match[1]))
+                        run.tasks.add(task)
+                        task.add_done_callback(run.tasks.discard)
     except ConnectionClosed:
         pass
     run.count(CLOSED)
+
+
+def _reactions_arrived(run: Run, index: int, text: str) -> None:
+    """A change frame at an author's socket: the reactions it was waiting for arrived."""
+    for match in ARTICLE.finditer(text):
+        waiting = run.awaiting.get(match[1])
+        if waiting is not None and waiting[0] == index:
+            del run.awaiting[match[1]]
+            run.reactions.append(Reacted(200, waiting[1], time.monotonic()))
+
+
+async def _react(run: Run, index: int, message_id: str) -> None:
+    """The recipient reacts to the message that just reached it, as its page would."""
+    endpoint = run.endpoints[index]
+    path = endpoint.send_path.replace("/messages", f"/m/{message_id}/react")
+    async with run.turns[index]:
+        sent_at = time.monotonic()
+        run.awaiting[message_id] = (index ^ 1, sent_at)
+        status = await run.reactors[index].post(endpoint.send_fields | {"emoji": REACTION}, path)
+    if not 200 <= status < 300 and run.awaiting.pop(message_id, None) is not None:
+        run.reactions.append(Reacted(status, sent_at, None))
 
 
 def _arrive(run: Run, flight: Flight) -> None:

@@ -121,7 +121,7 @@ async def _read(run: GroupRun, index: int, conn: ClientConnection) -> None:
         async for frame in conn:
             text = frame if isinstance(frame, str) else frame.decode()
             for match in ARTICLE.finditer(text):
-                copy = run.copies.get((match[1], index))
+                copy = run.copies.get((match[2], index))
                 if copy is not None:
                     _arrive(run, copy)
 

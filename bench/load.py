@@ -1,10 +1,14 @@
 """The load benchmark of issue 9: ChatIn against a same-run relay, closed loop.
 
     python -m bench.load --pairs 100 --seconds 15 --workers 2 [--json FILE] [--idle N]
+    python -m bench.load --pairs 100 --seconds 15 --workers 2 --reactions
     python -m bench.load --groups 20 --members 10 --seconds 15 [--workers 2]
 
 Each target (ChatIn, then the relay) is started here on 127.0.0.1 and a free port, loaded
 for --seconds after a short warm-up, and stopped. --idle N measures idle sockets instead.
+--reactions: every message that reaches its recipient also gets a reaction from them (ChatIn
+only; the relay has none), and reactions/s and their latency to the author's socket are
+reported beside messages/s.
 --groups N measures group conversations instead (bench.groups): ChatIn alone, in delivered
 frames (one per message and recipient), so "msg/s" and "app ms/msg" count frames.
 """
@@ -26,7 +30,13 @@ from typing import Any
 
 from bench import hubstats, idle
 from bench.accounts import chatin_pairs, relay_pairs
-from bench.generator import ARRIVAL_TIMEOUT_SECONDS, SETTLE_SECONDS, Outcome, drive_pairs
+from bench.generator import (
+    ARRIVAL_TIMEOUT_SECONDS,
+    SETTLE_SECONDS,
+    Outcome,
+    Reacted,
+    drive_pairs,
+)
 from bench.groups import chatin_groups, drive_groups
 from bench.pool import generators, split
 from bench.report import (
@@ -56,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--generators", type=int, help="generator processes (default: auto)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--idle", type=int, help="measure N idle sockets instead of load")
+    parser.add_argument(
+        "--reactions", action="store_true", help="each recipient reacts to each message"
+    )
     parser.add_argument("--groups", type=int, help="measure N group conversations instead")
     parser.add_argument("--members", type=int, default=10, help="members per group")
     args = parser.parse_args(argv)
@@ -80,13 +93,15 @@ async def _setup(served: Served, pairs: int) -> list[Any]:
     return relay_pairs(pairs)
 
 
-def run_target(kind: str, pairs: int, seconds: float, workers: int, procs: int) -> LoadResult:
+def run_target(
+    kind: str, pairs: int, seconds: float, workers: int, procs: int, reacting: bool = False
+) -> LoadResult:
     """Start the target, make its users, load it, verify, stop it."""
     with serving(kind, workers) as served:
         began = time.monotonic()
         endpoints = asyncio.run(_setup(served, pairs))
         print(f"{kind}: {2 * pairs} users ready in {time.monotonic() - began:.1f} s", flush=True)
-        result, _ = load_served(served, endpoints, seconds, procs)
+        result, _ = load_served(served, endpoints, seconds, procs, reacting=reacting)
     return result
 
 
@@ -97,6 +112,7 @@ def load_served(
     procs: int,
     label: str | None = None,
     beside: contextlib.AbstractContextManager[object] | None = None,
+    reacting: bool = False,
     drive: Any = drive_pairs,
 ) -> tuple[LoadResult, Window]:
     """The closed loop on a target already serving these users: warm-up, the measured
@@ -104,7 +120,9 @@ def load_served(
     runs backups there); `drive` is the generator processes' entry (pairs or groups)."""
     kind, workers = served.kind, served.workers
     duration = WARMUP_SECONDS + seconds
-    jobs = [(served.url, served.origin, share, duration) for share in split(endpoints, procs)]
+    shares = split(endpoints, procs)
+    extra = (reacting,) if drive is drive_pairs else ()  # only pairs can react
+    jobs = [(served.url, served.origin, share, duration, *extra) for share in shares]
     with generators(drive, jobs) as pool:
         pool.wait_ready()
         start_at = pool.go(delay=0.5)
@@ -126,7 +144,9 @@ def load_served(
                 meter.stop()
         hub_end = _hub_stats(served, workers, samples=True)
         timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
-        outcomes: list[Outcome] = [o for share in pool.results(timeout) for o in share]
+        everything = [o for share in pool.results(timeout) for o in share]
+    outcomes: list[Outcome] = [o for o in everything if isinstance(o, Outcome)]
+    reactions: list[Reacted] = [o for o in everything if isinstance(o, Reacted)]
     copies = (
         asyncio.run(stored_copies(served.pgdata, [o.client_id for o in outcomes]))
         if kind == "chatin"
@@ -140,7 +160,20 @@ def load_served(
     result.hub = hubstats.per_worker(hub_start, hub_end)
     if label is not None:
         result.target = label
+    if reacting:
+        result.reactions_per_s, result.reaction_p99_ms = reaction_figures(reactions, window)
     return result, window
+
+
+def reaction_figures(reactions: list[Reacted], window: Window) -> tuple[float, float]:
+    """Reactions that reached their author's socket within the window, per second, and
+    the p99 of their latency from the recipient's POST (a lost one counts as infinite)."""
+    inside = [r for r in reactions if r.sent_at in window]
+    latencies = sorted(
+        (r.arrived_at - r.sent_at) * 1000 if r.arrived_at is not None else math.inf for r in inside
+    )
+    arrived = sum(1 for r in reactions if r.arrived_at in window)
+    return arrived / (window.end - window.start), percentile(latencies, 0.99)
 
 
 def _hub_stats(served: Served, workers: int, samples: bool) -> dict[int, Any]:
@@ -191,12 +224,17 @@ def summarize(
 
 def run_load(args: argparse.Namespace) -> dict[str, Any]:
     procs = args.generators or default_generators(args.pairs)
-    app = run_target("chatin", args.pairs, args.seconds, args.workers, procs)
+    app = run_target("chatin", args.pairs, args.seconds, args.workers, procs, args.reactions)
     relay = run_target("relay", args.pairs, args.seconds, 1, procs)
     app.ratio_to_relay = app.delivered_per_s / relay.delivered_per_s
     print()
     print(load_table([app, relay]))
     print(load_notes([app, relay]))
+    if args.reactions:
+        print(
+            f"reactions: {app.reactions_per_s:,.0f}/s beside {app.delivered_per_s:,.0f} msg/s, "
+            f"p99 {app.reaction_p99_ms:,.1f} ms from the recipient's POST to the author's socket"
+        )
     print(f"\nChatIn's hubs during the window (heard {len(app.hub or [])} of {args.workers}):")
     print(hubstats.table(app.hub or []))
     return {"results": [app.as_dict(), relay.as_dict()]}

@@ -39,6 +39,8 @@ class LoadResult:
     other_cores: float
     ratio_to_relay: float | None = None
     hub: list[dict[str, object]] | None = None  # per ChatIn worker (bench.hubstats)
+    reactions_per_s: float | None = None  # --reactions only
+    reaction_p99_ms: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -28,6 +28,7 @@ class FormPoster:
         address = urlsplit(base_url)
         self._host = address.hostname or "127.0.0.1"
         self._port = address.port or 80
+        self._path = path
         lines = [
             f"POST {path} HTTP/1.1",
             f"Host: {self._host}:{self._port}",
@@ -40,11 +41,15 @@ class FormPoster:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def post(self, fields: dict[str, str]) -> int:
+    async def post(self, fields: dict[str, str], path: str | None = None) -> int:
         """The response status, or -1 if the server could not be reached. A connection the
-        server closed while idle is retried once: sends are idempotent by client_id."""
+        server closed while idle is retried once: sends are idempotent by client_id (and
+        reactions by their target state). `path` posts elsewhere on the same connection."""
         body = urlencode(fields).encode()
-        request = self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        head = self._head
+        if path is not None:
+            head = head.replace(f"POST {self._path} ".encode(), f"POST {path} ".encode(), 1)
+        request = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
         reused = self._writer is not None
         for attempt in (1, 2):
             try:

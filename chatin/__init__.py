@@ -31,11 +31,11 @@ from chatin.auth import (
 )
 from chatin.bodies import MAX_REQUEST_BYTES, SizedConnection
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
-from chatin.fragments import PARTIALS, partial_environment
+from chatin.fragments import PARTIALS, partial_environment, quick_reactions_for
 from chatin.live import socket
 from chatin.live.hub import RESTART_CODE, Hub
 from chatin.live.listener import Listener
-from chatin.models import NotFound
+from chatin.models import QUICK_REACTIONS, NotFound
 from chatin.text import linkify, local_time
 from chatin.transport import adjust_hypercorn
 from chatin.views import (
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.add_template_global(csrf_token)
     app.add_template_filter(linkify)
     app.add_template_filter(local_time)
+    app.add_template_global(QUICK_REACTIONS, "quick_reactions")
+    app.add_template_global(quick_reactions_for)
     app.extensions[PARTIALS] = partial_environment(app.jinja_env)
     app.before_request(check_csrf)
     app.after_request(_security_headers)

@@ -5,15 +5,16 @@ so a fragment's markup exists once, in `templates/partials/`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment
-from markupsafe import escape
+from markupsafe import Markup, escape
 from quart import current_app
 
-from chatin.models import Conversation, Entry, Message
+from chatin.models import Conversation, Entry, Message, Quote
 
 PARTIALS = "chatin.partials"
 CONVERSATION_LIST_ID = "conversation-list"
@@ -79,6 +80,39 @@ def list_top(html: str) -> str:
 # One function per partial that is pushed or returned to htmx.
 def render_message(message: Message, viewer: Any, entry: Entry | None) -> str:
     return render_partial("partials/message.html", message=message, viewer=viewer, entry=entry)
+
+
+def render_quote_update(quote: Quote, viewer: Any) -> str:
+    """Every quote of this message the tab shows, as the message now is (after an edit or
+    a delete): one out-of-band swap of all elements with the class."""
+    html = render_partial("partials/quote.html", quote=quote, viewer=viewer)
+    return f'<div hx-swap-oob="innerHTML:.quote-of-{quote.id}">{html}</div>'
+
+
+def quick_reactions_for(chosen: str | None) -> Markup:
+    """A menu's quick reactions for a viewer who chose `chosen`: the same markup for every
+    message, so it is rendered once per choice, not once per message and viewer (the menu
+    on every message made each render about half again as costly)."""
+    return _quick_reactions(current_app.extensions[PARTIALS], chosen)
+
+
+@functools.lru_cache(maxsize=64)
+def _quick_reactions(partials: Environment, chosen: str | None) -> Markup:
+    return Markup(partials.get_template("partials/quick_reactions.html").render(chosen=chosen))
+
+
+def render_reply_bar(quote: Quote | None, viewer: Any) -> str:
+    """The composer's "Replying to …" bar (hidden when quote is None)."""
+    return render_partial("partials/replying.html", replying=quote, viewer=viewer)
+
+
+def render_toast(conversation_id: int, sender: str, text: str) -> str:
+    """A short note in the page's toast area (the page's script drops it where the
+    conversation is open)."""
+    html = render_partial(
+        "partials/toast.html", conversation_id=conversation_id, sender=sender, text=text
+    )
+    return f'<div hx-swap-oob="beforeend:#toasts">{html}</div>'
 
 
 def render_page_of_messages(

@@ -19,7 +19,6 @@ from chatin.fragments import (
     own_avatar_id,
     removal,
     render_avatar,
-    render_change_cursor,
     render_chat_name,
     render_cursor,
     render_entry,
@@ -34,7 +33,8 @@ from chatin.fragments import (
     thread_id,
 )
 from chatin.live import groups
-from chatin.live.push import ChangePush, Push
+from chatin.live.changes import ChangePush, change_cursor, change_frame, change_pushes
+from chatin.live.push import Push
 from chatin.models import (
     Conversation,
     Entry,
@@ -47,8 +47,11 @@ from chatin.models import (
     own_messages_between,
     own_messages_in_ranges,
     person_is_online,
+    with_extras,
 )
 from chatin.models.profiles import picture_version
+
+__all__ = ["ChangePush", "Push", "change_cursor", "change_frame"]  # the socket's imports
 
 MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
 
@@ -69,6 +72,7 @@ async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, 
     wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind is Kind.MESSAGE]
     everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
     found = await messages_with_entries(wanted, everyone) if wanted else {}
+    await with_extras([message for message, _ in found.values()])
     readers = _tick_readers(events)
     ranges = [(e.conversation or 0, author, e.after or 0, e.upto or 0) for e, author in readers]
     ticks = iter(await own_messages_in_ranges(ranges) if ranges else [])
@@ -116,6 +120,7 @@ async def _message_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
+    await with_extras([message])
     return _message_frames(message, entries)
 
 
@@ -127,14 +132,16 @@ def _message_frames(message: Message, entries: dict[int, Entry]) -> dict[int, Pu
     groups.typists.sent(conversation_id, message.author_id)
     typing_cleared = render_typing(conversation_id, [])  # the same for every reader
     cursor = render_cursor(conversation_id, message_id)
-    theirs: str | None = None
+    quoted = getattr(message, "quote", None)
+    theirs: dict[bool, str] = {}  # by whether the viewer's history hides the quoted message
     listed: dict[tuple[Entry, bool], str] = {}
     pushes = {}
     for user_id, entry in entries.items():
         fresh = message.author_id != user_id
-        if fresh:
-            theirs = theirs or render_message(message, ViewerRef(user_id), entry)
-        article = theirs if fresh else render_message(message, ViewerRef(user_id), entry)
+        hides = quoted is not None and quoted.id <= entry.visible_from
+        if fresh and hides not in theirs:
+            theirs[hides] = render_message(message, ViewerRef(user_id), entry)
+        article = theirs[hides] if fresh else render_message(message, ViewerRef(user_id), entry)
         key = (entry.as_listed(), fresh)
         if key not in listed:
             listed[key] = list_top(render_entry(key[0], fresh=fresh))
@@ -252,36 +259,6 @@ async def _ticks_held_back(entry: Entry) -> str:
     return "".join(render_status(message_id, entry.status_of(message_id)) for message_id in ids)
 
 
-async def _change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
-    """An edit or delete: each reader's tabs get the message as it now is, in place of its
-    old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores it), and
-    the list entry where it is the conversation's last message. Nothing moves up."""
-    conversation_id, message_id, seq = event.conversation or 0, event.message or 0, event.seq or 0
-    message, entries = await message_with_entries(conversation_id, message_id, user_ids)
-    if message is None:
-        return {}
-    cursor = render_change_cursor(conversation_id, seq)
-    pushes: dict[int, Push] = {}
-    for user_id, entry in entries.items():
-        frame = render_message(message, ViewerRef(user_id), entry) + cursor
-        if entry.last_id == message_id:
-            frame += render_entry(entry)
-        pushes[user_id] = ChangePush(frame, conversation_id, message_id, None, seq, message.seq)
-    return pushes
-
-
-def change_frame(message: Message, viewer: Any, entry: Entry | None, seq: int) -> str:
-    """One changed message for a catch-up, moving the tab's change cursor to seq."""
-    return render_message(message, viewer, entry) + render_change_cursor(
-        message.conversation_id, seq
-    )
-
-
-def change_cursor(conversation_id: int, seq: int) -> str:
-    """The change cursor alone, appended to a catch-up's last frame."""
-    return render_change_cursor(conversation_id, seq)
-
-
 async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
     """Log-outs close sockets in the hub; nothing is rendered for them."""
     return {}
@@ -289,7 +266,7 @@ async def _nothing(_event: Event, _user_ids: list[int]) -> dict[int, Push]:
 
 _RENDERERS: dict[Kind, Callable[[Event, list[int]], Awaitable[dict[int, Push]]]] = {
     Kind.MESSAGE: _message_pushes,
-    Kind.CHANGE: _change_pushes,
+    Kind.CHANGE: change_pushes,
     Kind.CONVERSATION: _conversation_pushes,
     Kind.READ: _receipt_pushes,
     Kind.DELIVERED: _receipt_pushes,

@@ -29,6 +29,8 @@ from chatin.models import (
     attach_files,
     changed_since,
     entries_of_viewer,
+    quotes_of,
+    with_extras,
 )
 
 log = logging.getLogger(__name__)
@@ -250,7 +252,7 @@ class TabSocket:
             sending = [frames.thread_frame(conversation, shown, has_older, self.viewer, entry)]
         else:
             shown = missed
-            sending = [frames.change_frame(m, self.viewer, entry, m.seq) for m in changed]
+            sending = await self._change_frames(changed, entry)
             sending += frames.catch_up_frames(conversation.id, shown, self.viewer, entry)
         if sending:  # the last frame moves the change cursor past everything read above
             sending[-1] += frames.change_cursor(conversation.id, last_seq)
@@ -261,6 +263,15 @@ class TabSocket:
             self._remember_state(shown_message.id, shown_message.seq, last_seq)
         if shown:
             self._caught_up(conversation.id, shown)
+
+    async def _change_frames(self, changed: list[Message], entry: Entry) -> list[str]:
+        """Each changed message as it now is, with what quotes of it now show."""
+        await with_extras(changed)
+        found = await quotes_of([m.id for m in changed if m.edited_at or m.deleted_at])
+        quotes = {m_id: quote for m_id, quote in found.items() if quote.quoted}
+        return [
+            frames.change_frame(m, self.viewer, entry, m.seq, quotes.get(m.id)) for m in changed
+        ]
 
     def _received_everything(self, entries: list[Entry]) -> None:
         """A tab that connects has received every message of the viewer's accepted

@@ -1,6 +1,6 @@
-"""The domain: accounts, conversations, messages, the list entry, receipts, presence,
-profiles (connect links, pictures) and throttles, one module each, every verb with its SQL
-beside it.
+"""The domain: accounts, conversations, messages, reactions, replies, the list entry,
+receipts, presence, profiles (connect links, pictures) and throttles, one module each, every
+verb with its SQL beside it.
 
 How a module reaches the database (one rule, no third way):
 - **Tortoise models and querysets** for reads and writes off the hot path (sign-up, sessions,
@@ -87,13 +87,23 @@ from chatin.models.messages import (
 )
 from chatin.models.presence import PRESENCE_TTL, Presence, person_is_online
 from chatin.models.profiles import ConnectLink, ProfilePicture
+from chatin.models.reactions import (
+    QUICK_REACTIONS,
+    Reaction,
+    find_emoji,
+    is_reaction,
+    react,
+    unreact,
+)
 from chatin.models.receipts import record_deliveries
+from chatin.models.replies import Quote, quotes_of, with_extras
 from chatin.models.throttles import Attempt, Throttle, ThrottleHit
 
 __models__ = [
     *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
     *(ConnectLink, ProfilePicture),
     *(Attachment, AttachmentPart),
+    Reaction,
 ]
 
 __all__ = [
@@ -106,6 +116,7 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "PAGE_SIZE",
     "PRESENCE_TTL",
+    "QUICK_REACTIONS",
     "SEND_LIMIT",
     "SEND_WINDOW",
     "Attachment",
@@ -130,6 +141,8 @@ __all__ = [
     "NotYours",
     "Presence",
     "ProfilePicture",
+    "Quote",
+    "Reaction",
     "Throttle",
     "ThrottleHit",
     "TooBig",
@@ -147,6 +160,8 @@ __all__ = [
     "entries_for_pairs",
     "entries_of_viewer",
     "entries_with_person",
+    "find_emoji",
+    "is_reaction",
     "leave_group",
     "make_owner",
     "members_of",
@@ -156,8 +171,12 @@ __all__ = [
     "own_messages_in_ranges",
     "person_is_online",
     "post_files",
+    "quotes_of",
+    "react",
     "record_deliveries",
     "remove_member",
     "rename_group",
+    "unreact",
     "visible_file",
+    "with_extras",
 ]

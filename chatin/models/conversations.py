@@ -22,7 +22,8 @@ from chatin.models.accounts import User
 from chatin.models.attachments import attach_files
 from chatin.models.errors import InvalidInput, NotDelivered, NotFound, TooFast
 from chatin.models.messages import PAGE_SIZE, SEND_LIMIT, SEND_WINDOW, Message
-from chatin.models.visibility import CURRENT_STATES
+from chatin.models.replies import with_extras
+from chatin.models.visibility import CURRENT_STATES, visible
 
 
 class ConversationKind(StrEnum):
@@ -47,7 +48,8 @@ class MemberRole(StrEnum):
 
 
 # $1 conversation, $2 author, $3 body, $4 client_id, $5 most messages per author within
-# $6 (NULL: no limit; counted in the database, so it holds across workers and nodes).
+# $6 (NULL: no limit; counted in the database, so it holds across workers and nodes), $7 the
+# message it replies to (NULL: none; one outside this conversation, or missing, is ignored).
 # Writing back accepts a request (announced as an accept too), and the author has read (and
 # received) their own message. The message takes the next place in the conversation's
 # sequence of changes, read from the locked row (the statement's snapshot may predate it).
@@ -65,12 +67,15 @@ WITH members AS (
            SELECT count(*) FROM messages WHERE author_id = $2
              AND created_at > now() - $6::interval) >= $5::int AS too_fast
 ), inserted AS (
-  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at, seq)
-  SELECT $1, $2, $3, $4::uuid, now(), (SELECT max(last_seq) FROM members) + 1 FROM verdict
+  INSERT INTO messages (conversation_id, author_id, body, client_id, created_at, seq, reply_to_id)
+  SELECT $1, $2, $3, $4::uuid, now(), (SELECT max(last_seq) FROM members) + 1,
+    (SELECT m.id FROM messages m JOIN memberships me ON me.conversation_id = $1
+       AND me.user_id = $2 WHERE m.id = $7::bigint AND m.conversation_id = $1
+       AND {visible("m", "me")}) FROM verdict
   WHERE verdict.my_state IN ('request', 'active') AND NOT verdict.blocked
     AND NOT verdict.too_fast
   ON CONFLICT (author_id, client_id) DO NOTHING
-  RETURNING id, created_at, seq
+  RETURNING id, created_at, seq, reply_to_id
 ), moved AS (
   UPDATE conversations SET last_message_id = i.id, last_activity_at = i.created_at,
     last_seq = i.seq
@@ -99,7 +104,7 @@ WITH members AS (
 }
   FROM inserted i, verdict v WHERE v.my_state = 'request'
 )
-SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at, i.seq,
+SELECT v.my_state, v.blocked, v.too_fast, i.id, i.created_at, i.seq, i.reply_to_id,
        (SELECT count(*) FROM announced) + (SELECT count(*) FROM moved)
          + (SELECT count(*) FROM mine) + (SELECT count(*) FROM accepted) AS writes
 FROM verdict v LEFT JOIN inserted i ON true
@@ -239,6 +244,7 @@ class Conversation(Model):
         client_id: UUID,
         limited: bool = True,
         attached: bool = False,
+        reply_to: int | None = None,
     ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
@@ -250,7 +256,7 @@ class Conversation(Model):
         body = Message.clean(body, required=not attached)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
-            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW
+            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW, reply_to
         )
         outcome = rows[0]
         if outcome["my_state"] not in CURRENT:
@@ -269,6 +275,7 @@ class Conversation(Model):
             client_id=client_id,
             created_at=outcome["created_at"],
             seq=outcome["seq"],
+            reply_to_id=outcome["reply_to_id"],
         )
 
     async def messages_before(
@@ -278,14 +285,14 @@ class Conversation(Model):
         oldest first, with their files."""
         page = await messages.messages_before(self.id, viewer.id, before, limit)
         await attach_files(page)
-        return page
+        return await with_extras(page)
 
     async def messages_after(self, viewer: User, after: int, limit: int) -> list[Message]:
         """Messages viewer sees newer than id `after`, oldest first, with their files: what a
         reconnecting tab missed."""
         missed = await messages.messages_after(self.id, viewer.id, after, limit)
         await attach_files(missed)
-        return missed
+        return await with_extras(missed)
 
     async def mark_read(self, reader: User, upto: int) -> None:
         """Reader has seen everything up to message `upto` (see receipts)."""

@@ -44,6 +44,18 @@ class Message(Model):
     )
     edited_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True, description="deleted for everyone: body emptied")
+    changed = fields.BooleanField(
+        default=False,
+        db_default=False,
+        description="changed after posting (edited, deleted or reacted to): catch-up replays it",
+    )
+    reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "chatin.Message",
+        related_name=False,
+        null=True,
+        on_delete=fields.SET_NULL,
+        description="the message of the same conversation this one answers",
+    )
     system = fields.BooleanField(
         default=False, db_default=False, description="a group's system line (Ana added Bo)"
     )
@@ -57,6 +69,7 @@ class Message(Model):
             ("author_id", "created_at"),
             ("conversation_id", "seq"),
             ("author_id", "edited_at"),
+            ("reply_to_id",),
         )
 
     @staticmethod
@@ -81,19 +94,29 @@ class Message(Model):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    def reaction_by(self, user_id: int) -> str | None:
+        """The emoji user reacted with (reactions attached, see models/replies.py), if any."""
+        return next((chip.emoji for chip in getattr(self, "chips", ()) if chip.has(user_id)), None)
+
     @classmethod
-    async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
-        """Author's message, to offer its edit or delete: NotFound unless author is a member
-        who may write here and the message is in this conversation; NotYours for another
-        member's message; Deleted once deleted."""
+    async def shown_to(cls, viewer: User, conversation_id: int, message_id: int) -> Message:
+        """A message to act on (react, reply): NotFound unless viewer is a member who may
+        write here and the message is in this conversation, one answer for both."""
         found = await cls.filter(
             id=message_id,
             conversation_id=conversation_id,
-            conversation__memberships__user_id=author.id,
+            conversation__memberships__user_id=viewer.id,
             conversation__memberships__state__in=("request", "active"),
         ).first()
         if found is None or found.system:
             raise NotFound
+        return found
+
+    @classmethod
+    async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
+        """Author's message, to offer its edit or delete: as `shown_to`, and NotYours for
+        another member's message; Deleted once deleted."""
+        found = await cls.shown_to(author, conversation_id, message_id)
         if found.author_id != author.id:
             raise NotYours
         if found.is_deleted:
@@ -135,7 +158,7 @@ WITH locked AS (
 ), changed AS (
   UPDATE messages SET {assignments}, seq = locked.last_seq + 1
   FROM locked, verdict v
-  WHERE messages.id = $2 AND messages.conversation_id = $1 AND messages.author_id = $3
+  WHERE messages.id = $2 AND messages.conversation_id = $1 AND v.author_id = $3
     AND v.my_state IN ('request', 'active') AND NOT v.blocked
     AND messages.deleted_at IS NULL AND {changes}
   RETURNING messages.*
@@ -155,22 +178,26 @@ _ANNOUNCE = notify_sql(
     "'to', (SELECT array_agg(user_id) FROM members WHERE state IN ('request', 'active'))",
 )
 _EDIT_SQL = _CHANGE_SQL.format(
-    assignments="body = $4, edited_at = now()",
+    assignments="body = $4, edited_at = now(), changed = true",
     changes="messages.body <> $4",
     announce=_ANNOUNCE,
     purge="",
 )
-# A deleted message's file goes with its text (its parts by cascade).
+# A deleted message's file goes with its text (its parts by cascade), and so do its reactions.
 _DELETE_SQL = _CHANGE_SQL.format(
-    assignments="body = '', deleted_at = now()",
+    assignments="body = '', deleted_at = now(), changed = true",
     changes="$4::text IS NULL",
     announce=_ANNOUNCE,
-    purge=", purged AS (DELETE FROM attachments WHERE message_id IN (SELECT id FROM changed))",
+    purge=", purged AS (DELETE FROM attachments WHERE message_id IN (SELECT id FROM changed))"
+    ", unreacted AS (DELETE FROM reactions WHERE message_id IN (SELECT id FROM changed))",
 )
 MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
-    *("seq", "edited_at", "deleted_at", "system"),
+    *("seq", "edited_at", "deleted_at", "changed", "reply_to_id", "system"),
 )
+# Taken in its own statement before a change, so the change's snapshot sees every change
+# that committed while it waited (a lock inside the statement comes after its snapshot).
+LOCK_CONVERSATION_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"
 
 
 def message_of(row: Mapping[str, Any], prefix: str = "") -> Message:
@@ -185,7 +212,9 @@ async def _change(
     sql: str, author: User, conversation_id: int, message_id: int, body: str | None
 ) -> Message:
     """Run one change statement; the changed message, or why nothing changed."""
-    rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
+    async with db.transaction():  # locked first, so the statement sees every earlier change
+        await db.execute(LOCK_CONVERSATION_SQL, conversation_id)
+        rows = await db.fetch(sql, conversation_id, message_id, author.id, body)
     outcome = rows[0] if rows else {"my_state": None}
     if outcome["my_state"] not in ("request", "active") or outcome["owner_id"] is None:
         raise NotFound  # a stranger, or no such message: the same answer
@@ -217,8 +246,9 @@ async def own_messages_between(
 
 
 # $1 conversation, $2 the tab's change cursor, $3 its message cursor, $4 limit, $5 viewer.
-# Only edited or deleted messages: a message that was merely posted is not a change a tab
-# already showing it needs again (new messages come through the message cursor).
+# Only messages changed after posting (edited, deleted, reacted to): a message that was
+# merely posted is not a change a tab already showing it needs again (new messages come
+# through the message cursor).
 _CHANGED_SINCE_SQL = f"""
 SELECT c.last_seq, {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)}, m.author_name
 FROM conversations c
@@ -226,7 +256,7 @@ JOIN memberships me ON me.conversation_id = c.id AND me.user_id = $5 AND {curren
 LEFT JOIN LATERAL (
   SELECT x.*, u.display_name AS author_name FROM messages x JOIN users u ON u.id = x.author_id
   WHERE x.conversation_id = c.id AND x.seq > $2 AND x.id <= $3 AND {visible("x", "me")}
-    AND (x.edited_at IS NOT NULL OR x.deleted_at IS NOT NULL)
+    AND x.changed
   ORDER BY x.seq LIMIT $4
 ) m ON true
 WHERE c.id = $1

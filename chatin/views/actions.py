@@ -1,5 +1,5 @@
-"""Message actions: editing and deleting one's own messages, as plain forms and pages that
-work without JavaScript; htmx gets the message as it now is."""
+"""Message actions: reacting to any message, editing and deleting one's own, as plain forms
+and pages that work without JavaScript; htmx gets the message as it now is."""
 
 from __future__ import annotations
 
@@ -21,15 +21,22 @@ from chatin.models import (
     User,
     attach_files,
     entries_for_members,
+    find_emoji,
+    is_reaction,
+    react,
+    unreact,
+    with_extras,
 )
 
 blueprint = Blueprint("actions", __name__)
 
-# Every change is pushed to every tab of the conversation, so edits and deletes are counted
-# like sends are: per person, shared by all workers.
+# Every change is pushed to every tab of the conversation, so edits, deletes and reactions
+# are counted like sends are: per person, shared by all workers.
 CHANGES = Throttle("changes", limit=20, window=timedelta(seconds=10))
 NOT_YOURS = "Only the person who sent a message can change it."
 DELETED = "This message was deleted, so it can't be edited."
+REACT_DELETED = "This message was deleted, so it takes no reactions."
+NOT_AN_EMOJI = "Pick one emoji from the list."
 NOT_DELIVERED = "This conversation doesn't take changes from you."
 TOO_FAST = "You're changing messages too fast. Wait a few seconds."
 TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
@@ -96,6 +103,49 @@ async def delete(conversation_id: int, message_id: int) -> tuple[str, int] | Res
     return await _changed(viewer, changed)
 
 
+@blueprint.get(f"{MESSAGE_PATH}/react")
+@login_required
+async def react_page(conversation_id: int, message_id: int) -> tuple[str, int]:
+    """Every emoji to react with, searchable by name: "More…" with or without JavaScript."""
+    viewer = await required_viewer()
+    message = await Message.shown_to(viewer, conversation_id, message_id)
+    if message.is_deleted:
+        return await _answer(conversation_id, REACT_DELETED, 409)
+    await with_extras([message])
+    query = request.args.get("q", "").strip()[:100]
+    page = await render_template(
+        "pages/react.html",
+        message=message,
+        query=query,
+        found=find_emoji(query),
+        chosen=message.reaction_by(viewer.id),
+    )
+    return page, 200
+
+
+@blueprint.post(f"{MESSAGE_PATH}/react")
+@login_required
+async def react_to(conversation_id: int, message_id: int) -> tuple[str, int] | Response:
+    """Set the viewer's reaction to `emoji`, or take back `unreact` (the button pressed says
+    which: a retry reaches the same state instead of toggling back)."""
+    viewer = await required_viewer()
+    form = await request.form
+    removing = "unreact" in form
+    emoji = form.get("unreact" if removing else "emoji", "")
+    if not is_reaction(emoji):
+        await Message.shown_to(viewer, conversation_id, message_id)  # strangers: the 404
+        return await _answer(conversation_id, NOT_AN_EMOJI, 400)
+    try:
+        if refused := await _too_fast(viewer):
+            return refused
+        await (unreact if removing else react)(viewer, conversation_id, message_id, emoji)
+    except Deleted:
+        return await _answer(conversation_id, REACT_DELETED, 409)
+    except NotDelivered as refused:
+        return await _refused(conversation_id, refused)
+    return await _changed(viewer, await Message.get(id=message_id))
+
+
 async def _too_fast(viewer: User) -> Response | None:
     attempt = await count_attempt(CHANGES, f"user:{viewer.id}")
     if attempt.retry_after is None:
@@ -111,6 +161,7 @@ async def _changed(viewer: User, message: Message) -> tuple[str, int] | Response
         return redirect(f"/c/{message.conversation_id}#message-{message.id}", 303)
     entry = (await entries_for_members(message.conversation_id, [viewer.id])).get(viewer.id)
     await attach_files([message])
+    await with_extras([message])
     return render_message(message, viewer, entry), 200
 
 

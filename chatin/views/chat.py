@@ -12,7 +12,7 @@ from quart import Blueprint, Response, current_app, redirect, render_template, r
 from chatin import uploads
 from chatin.auth import count_attempt, login_required, required_viewer
 from chatin.db import BIGINT_MAX
-from chatin.fragments import render_message, render_page_of_messages
+from chatin.fragments import render_message, render_page_of_messages, render_reply_bar
 from chatin.models import (
     MAX_MESSAGE_CHARS,
     PAGE_SIZE,
@@ -22,6 +22,7 @@ from chatin.models import (
     Message,
     NotDelivered,
     NotFound,
+    Quote,
     Throttle,
     TooBig,
     TooFast,
@@ -29,6 +30,8 @@ from chatin.models import (
     User,
     entries_for_members,
     entries_of_viewer,
+    quotes_of,
+    with_extras,
 )
 from chatin.views import files
 
@@ -148,6 +151,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
     page = await render_template(
         "pages/conversation.html",
+        replying=await _quote_to_answer(conversation_id, _parse_id(request.args.get("reply"))),
         viewer=viewer,
         entries=entries,
         open_id=conversation.id,
@@ -160,6 +164,26 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         max_message_chars=MAX_MESSAGE_CHARS,
     )
     return page, 200
+
+
+async def _quote_to_answer(conversation_id: int, message_id: int | None) -> Quote | None:
+    """The message the composer answers (`?reply=`, the Reply link without JavaScript):
+    one of this conversation's that is still there, else none."""
+    quote = (await quotes_of([message_id])).get(message_id) if message_id else None
+    if quote is None or quote.conversation_id != conversation_id or quote.deleted:
+        return None
+    return quote
+
+
+@blueprint.get("/c/<dbid:conversation_id>/m/<bigid:message_id>/reply")
+@login_required
+async def reply_bar(conversation_id: int, message_id: int) -> tuple[str, int]:
+    """The composer's "Replying to …" bar for Reply with JavaScript (the page's own bar
+    without it)."""
+    viewer = await required_viewer()
+    await Message.shown_to(viewer, conversation_id, message_id)
+    quote = await _quote_to_answer(conversation_id, message_id)
+    return render_reply_bar(quote, viewer), 200
 
 
 @blueprint.get("/c/<dbid:conversation_id>/messages")
@@ -202,12 +226,13 @@ async def _send_text(
         return await _send_failed(conversation_id, *_refusal(bad))
     try:
         message = await Conversation.handle(conversation_id).post(
-            viewer, body, client_id, _limited()
+            viewer, body, client_id, _limited(), reply_to=_parse_id(form.get("reply_to"))
         )
     except (TooFast, NotDelivered) as refused:
         return await _post_refused(conversation_id, refused)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
+    await with_extras([message])
     return render_message(message, viewer, None), 201
 
 

@@ -37,7 +37,11 @@
   function post(bubble) {
     htmx.ajax("POST", form.getAttribute("action"), {
       source: box,
-      values: { body: bubble.querySelector(".body").textContent, client_id: bubble.dataset.clientId },
+      values: {
+        body: bubble.querySelector(".body").textContent,
+        client_id: bubble.dataset.clientId,
+        reply_to: bubble.dataset.replyTo || "",
+      },
       swap: "none",
     }).catch(() => {});
   }
@@ -51,6 +55,7 @@
   // `again` retries: by default the text once more, with the same client_id.
   function markFailed(bubble, reason, again = () => {
     const copy = pendingBubble(bubble.querySelector(".body").textContent, bubble.dataset.clientId);
+    copy.dataset.replyTo = bubble.dataset.replyTo || "";
     bubble.replaceWith(copy);
     post(copy);
   }) {
@@ -89,9 +94,11 @@
       ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value);
     } else if (box.value.trim()) {
       const bubble = pendingBubble(box.value, form.elements.client_id.value);
+      bubble.dataset.replyTo = form.elements.reply_to.value;
       ChatIn.thread().append(bubble);
       post(bubble);
     } else return;
+    ChatIn.cancelReply?.();
     ChatIn.scrollToBottom(ChatIn.thread());
     box.value = "";
     fitHeight();

@@ -18,7 +18,9 @@
       const article = incoming.cloneNode(true);
       const existing = document.getElementById(article.id);
       if (existing) {
+        const focused = existing.contains(document.activeElement);
         existing.replaceWith(article);
+        if (focused) article.querySelector("summary")?.focus(); // focus stays with the message
       } else {
         box.querySelector(`.pending[data-client-id="${article.dataset.clientId}"]`)?.remove();
         const id = Number(article.dataset.id);
@@ -28,6 +30,7 @@
         arrived = true;
       }
       ChatIn.formatTimes(article);
+      htmx.process(article); // its reaction forms post with htmx
     });
     ChatIn.decorate();
     if (follow) scrollToBottom(box);

@@ -38,6 +38,7 @@ from chatin.models import (
     visible_file,
 )
 from chatin.models.profiles import picture_for, set_picture
+from chatin.models.reactions import react
 from tests.db import test_conversations
 from tests.db.test_attachments import upload
 from tests.db.test_conversations import announcements, person
@@ -438,3 +439,18 @@ async def test_a_leaver_no_longer_sees_or_hears_of_a_members_picture(
         await carol.rename("Caroline")
         news = await heard.next()
         assert news["kind"] == "profile" and bob.id not in news["to"]
+
+
+async def test_history_before_joining_cant_be_quoted_or_reacted_to(
+    group: int, alice: User, bob: User, dave: User
+) -> None:
+    """A reply or a reaction naming a message from before Dave joined reveals nothing: the
+    reply quotes nothing, the reaction is refused like a missing message."""
+    await befriend(alice, dave)
+    early = await say(group, bob, "before Dave")
+    await add_people(alice, group, [dave.id], share_history=False)
+    chat = Conversation.handle(group)
+    reply = await chat.post(dave, "what was that?", uuid.uuid4(), False, reply_to=early)
+    assert reply.reply_to_id is None
+    with pytest.raises(NotFound):
+        await react(dave, group, early, "👍")

@@ -37,7 +37,7 @@ def actions_of(article: Tag) -> list[str]:
         return []
     summary = menu.find("summary")
     assert summary is not None and summary.get_text(strip=True).endswith("Message actions")
-    return [link.get_text(strip=True) for link in menu.select("a")]
+    return [link.get_text(strip=True) for link in menu.select(".menu > a")]
 
 
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
@@ -173,18 +173,28 @@ async def test_a_deleted_message_shows_as_deleted_without_actions_for_both(
         assert "This message was deleted" in preview
 
 
-async def test_actions_are_offered_on_own_messages_only(alice: Person, bob: Person) -> None:
+async def test_every_message_offers_react_and_reply_and_own_ones_edit_and_delete(
+    alice: Person, bob: Person
+) -> None:
     conversation = await start_chat(alice, bob)
     mine = await alice.say(conversation, "mine")
     theirs = await bob.say(conversation, "theirs")
     page = await alice.page(f"/c/{conversation}")
-    assert actions_of(bubble(page, mine)) == ["Edit", "Delete"]
-    assert actions_of(bubble(page, theirs)) == []
-    links = bubble(page, mine).select("details.message-actions a")
+    assert actions_of(bubble(page, mine)) == ["Reply", "Edit", "Delete"]
+    assert actions_of(bubble(page, theirs)) == ["Reply"]
+    links = bubble(page, mine).select("details.message-actions .menu > a")
     assert [a["href"] for a in links] == [
+        f"/c/{conversation}?reply={mine}#message-body",
         f"/c/{conversation}/m/{mine}/edit",
         f"/c/{conversation}/m/{mine}/delete",
     ]
+    for message in (mine, theirs):
+        react = bubble(page, message).select_one("details.message-actions fieldset")
+        assert react is not None and react.legend.get_text(strip=True) == "React"
+        quick = [button.get_text(strip=True) for button in react.select("button")]
+        assert quick == ["👍", "❤️", "😂", "😮", "😢", "🙏"]
+        more = react.find_parent("form").find("a", string="More…")
+        assert more["href"] == f"/c/{conversation}/m/{message}/react"
 
 
 async def test_changes_without_a_csrf_token_are_refused(alice: Person, bob: Person) -> None:

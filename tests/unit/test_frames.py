@@ -49,6 +49,9 @@ class StoredMessage:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     author_name: str = "Alice"
 
+    def reaction_by(self, _user_id: int) -> str | None:
+        return None  # no reactions attached
+
 
 def entry_of(
     viewer_id: int,

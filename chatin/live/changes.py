@@ -1,0 +1,94 @@
+"""Changes to existing messages (edits, deletes, reactions) become frames: the message as it
+now is, in place of its old copy, with the tab's new place in the conversation's sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chatin.events import Event
+from chatin.fragments import (
+    ViewerRef,
+    render_change_cursor,
+    render_entry,
+    render_message,
+    render_quote_update,
+    render_toast,
+)
+from chatin.live.push import Push
+from chatin.models import Entry, Message, Quote, message_with_entries, quotes_of, with_extras
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePush(Push):
+    """A changed message as it is now. `seq` is the change's place in the conversation's
+    sequence (the tab's change cursor moves to it); `state` is the place of the newest
+    change the rendered message already shows, so a tab that has it skips the repeat."""
+
+    seq: int = 0
+    state: int = 0
+
+
+async def change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
+    """An edit, delete or reaction: each reader's tabs get the message as it now is, in place
+    of its old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores
+    it), the quotes of it in replies, and the list entry where it is the conversation's last
+    message. Nothing moves up. The author hears of another's reaction in a toast."""
+    conversation_id, message_id, seq = event.conversation or 0, event.message or 0, event.seq or 0
+    message, entries = await message_with_entries(conversation_id, message_id, user_ids)
+    if message is None:
+        return {}
+    await with_extras([message])
+    quote = await quote_of_changed(message)
+    cursor = render_change_cursor(conversation_id, seq)
+    pushes: dict[int, Push] = {}
+    for user_id, entry in entries.items():
+        viewer = ViewerRef(user_id)
+        frame = _changed_message(message, viewer, entry, quote) + cursor
+        if entry.last_id == message_id:
+            frame += render_entry(entry)
+        if user_id == message.author_id:
+            frame += _reaction_toast(message, event.member)
+        pushes[user_id] = ChangePush(frame, conversation_id, message_id, None, seq, message.seq)
+    return pushes
+
+
+async def quote_of_changed(message: Message) -> Quote | None:
+    """What replies quoting message now show, when a change altered it (edited or deleted;
+    a reaction leaves quotes as they were) and a reply quotes it."""
+    if message.edited_at is None and message.deleted_at is None:
+        return None
+    quote = (await quotes_of([message.id])).get(message.id)
+    return quote if quote is not None and quote.quoted else None
+
+
+def _changed_message(
+    message: Message, viewer: Any, entry: Entry | None, quote: Quote | None
+) -> str:
+    article = render_message(message, viewer, entry)
+    return article + (render_quote_update(quote, viewer) if quote is not None else "")
+
+
+def _reaction_toast(message: Message, reactor: int | None) -> str:
+    """ "Bob reacted 👍", when the change was someone else's reaction still standing."""
+    if reactor is None or reactor == message.author_id:
+        return ""
+    chip = next((chip for chip in message.chips if chip.has(reactor)), None)
+    if chip is None:
+        return ""
+    name = next(name for person, name in chip.people if person == reactor)
+    return render_toast(message.conversation_id, name, f"reacted {chip.emoji}")
+
+
+def change_frame(
+    message: Message, viewer: Any, entry: Entry | None, seq: int, quote: Quote | None = None
+) -> str:
+    """One changed message for a catch-up, moving the tab's change cursor to seq."""
+    return _changed_message(message, viewer, entry, quote) + render_change_cursor(
+        message.conversation_id, seq
+    )
+
+
+def change_cursor(conversation_id: int, seq: int) -> str:
+    """The change cursor alone, appended to a catch-up's last frame."""
+    return render_change_cursor(conversation_id, seq)
