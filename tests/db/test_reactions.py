@@ -81,7 +81,7 @@ async def test_each_reaction_change_takes_a_place_and_a_retry_takes_none(
     stored = await Message.get(id=message.id)
     assert (stored.seq, stored.changed) == (before + 2, True)
     # A message whose only change is a reaction is replayed to a tab that missed it.
-    changed, newest = await changed_since(conversation.id, before, message.id, 10)
+    changed, newest = await changed_since(conversation.id, alice.id, before, message.id, 10)
     assert [m.id for m in changed] == [message.id] and newest == before + 2
 
 
