@@ -101,16 +101,12 @@ class Message(Model):
     @classmethod
     async def shown_to(cls, viewer: User, conversation_id: int, message_id: int) -> Message:
         """A message to act on (react, reply): NotFound unless viewer is a member who may
-        write here and the message is in this conversation, one answer for both."""
-        found = await cls.filter(
-            id=message_id,
-            conversation_id=conversation_id,
-            conversation__memberships__user_id=viewer.id,
-            conversation__memberships__state__in=("request", "active"),
-        ).first()
-        if found is None or found.system:
+        write here and the message is in this conversation and their history (not a system
+        line), one answer for all."""
+        rows = await db.fetch(_SHOWN_TO_SQL, message_id, conversation_id, viewer.id)
+        if not rows:
             raise NotFound
-        return found
+        return message_of(rows[0])
 
     @classmethod
     async def own(cls, author: User, conversation_id: int, message_id: int) -> Message:
@@ -195,6 +191,12 @@ MESSAGE_COLUMNS = (
     *("id", "conversation_id", "author_id", "body", "client_id", "created_at"),
     *("seq", "edited_at", "deleted_at", "changed", "reply_to_id", "system"),
 )
+_SHOWN_TO_SQL = f"""
+SELECT {", ".join(f"m.{name}" for name in MESSAGE_COLUMNS)} FROM messages m
+JOIN memberships me ON me.conversation_id = m.conversation_id AND me.user_id = $3
+WHERE m.id = $1 AND m.conversation_id = $2 AND {current("me")} AND {visible("m", "me")}
+  AND NOT m.system
+"""
 # Taken in its own statement before a change, so the change's snapshot sees every change
 # that committed while it waited (a lock inside the statement comes after its snapshot).
 LOCK_CONVERSATION_SQL = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE"

@@ -151,7 +151,9 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     has_older, messages = len(messages) > PAGE_SIZE, messages[-PAGE_SIZE:]
     page = await render_template(
         "pages/conversation.html",
-        replying=await _quote_to_answer(conversation_id, _parse_id(request.args.get("reply"))),
+        replying=await _quote_to_answer(
+            conversation_id, _parse_id(request.args.get("reply")), entry.visible_from
+        ),
         viewer=viewer,
         entries=entries,
         open_id=conversation.id,
@@ -166,11 +168,15 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
     return page, 200
 
 
-async def _quote_to_answer(conversation_id: int, message_id: int | None) -> Quote | None:
+async def _quote_to_answer(
+    conversation_id: int, message_id: int | None, visible_from: int = 0
+) -> Quote | None:
     """The message the composer answers (`?reply=`, the Reply link without JavaScript):
-    one of this conversation's that is still there, else none."""
+    one of this conversation's that is still there and in the viewer's history, else none."""
     quote = (await quotes_of([message_id])).get(message_id) if message_id else None
     if quote is None or quote.conversation_id != conversation_id or quote.deleted:
+        return None
+    if quote.id <= visible_from:
         return None
     return quote
 

@@ -454,3 +454,5 @@ async def test_history_before_joining_cant_be_quoted_or_reacted_to(
     assert reply.reply_to_id is None
     with pytest.raises(NotFound):
         await react(dave, group, early, "👍")
+    with pytest.raises(NotFound):  # the reply bar's and the reaction page's lookup
+        await Message.shown_to(dave, group, early)

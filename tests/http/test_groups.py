@@ -246,6 +246,15 @@ async def test_added_member_sees_from_when_added_unless_history_shared(cast: Cas
     assert page.select_one(f"#message-{cast.message}") is None
 
 
+async def test_a_late_member_cant_open_a_reply_to_earlier_history(cast: Cast) -> None:
+    owner = cast.people["owner"]
+    await post_form(owner, f"/c/{cast.group}/members", [("members", str(cast.gina.id))])
+    page = await cast.gina.page(f"/c/{cast.group}?reply={cast.message}")
+    assert "hello cast" not in page.get_text()
+    bar = await cast.gina.client.get(f"/c/{cast.group}/m/{cast.message}/reply")
+    assert bar.status_code == 404
+
+
 async def test_shared_history_shows_everything_to_the_added(cast: Cast) -> None:
     owner = cast.people["owner"]
     pairs = [("members", str(cast.gina.id)), ("share_history", "1")]
