@@ -4,7 +4,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('chatin', '0008_attachments')]
+    dependencies = [('chatin', '0007_attachments')]
 
     initial = False
 

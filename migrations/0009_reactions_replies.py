@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('chatin', '0010_profiles')]
+    dependencies = [('chatin', '0008_profiles')]
 
     initial = False
 

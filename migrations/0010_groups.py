@@ -4,7 +4,7 @@ from chatin.models.conversations import MemberState
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('chatin', '0007_reactions_replies')]
+    dependencies = [('chatin', '0009_reactions_replies')]
 
     initial = False
 
