@@ -11,8 +11,7 @@ from quart import Quart
 
 from chatin import db
 from chatin.models import AuthSession, InvalidInput, User
-
-ROUNDS = 4
+from tests.db.conftest import ROUNDS
 
 
 async def test_sign_up_trims_name_and_keeps_email_as_typed(app: Quart) -> None:

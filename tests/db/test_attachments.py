@@ -22,13 +22,9 @@ from chatin.models import (
     post_files,
 )
 from chatin.storage import PART_BYTES, STORE
+from tests.db.conftest import person
 
-ROUNDS = 4
 NO_QUOTA = 10**12
-
-
-async def person(name: str) -> User:
-    return await User.sign_up(name, f"{name.lower()}@example.com", "password1", ROUNDS)
 
 
 def upload(data: bytes, name: str = "blob.bin") -> Upload:

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from quart import Quart
 from tortoise.transactions import in_transaction
 
 from chatin import db
@@ -33,31 +32,11 @@ from chatin.models import (
 )
 from tests.chatting import seed_messages
 
-ROUNDS = 4
 WAIT = 5
 
 
 class Rollback(Exception):
     """Raised inside a transaction to undo it."""
-
-
-async def person(name: str) -> User:
-    return await User.sign_up(name, f"{name.lower()}@example.com", "password1", ROUNDS)
-
-
-@pytest.fixture
-async def alice(app: Quart) -> User:
-    return await person("Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> User:
-    return await person("Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> User:
-    return await person("Carol")
 
 
 async def state_of(conversation: Conversation, user: User) -> str:

@@ -15,12 +15,7 @@ from chatin.models import (
     own_messages_between,
     own_messages_in_ranges,
 )
-
-ROUNDS = 4
-
-
-async def person(name: str) -> User:
-    return await User.sign_up(name, f"{name.lower()}@example.com", "password1", ROUNDS)
+from tests.db.conftest import person
 
 
 @pytest.fixture

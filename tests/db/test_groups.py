@@ -39,16 +39,9 @@ from chatin.models import (
 )
 from chatin.models.profiles import picture_for, set_picture
 from chatin.models.reactions import react
-from tests.db import test_conversations
+from tests.db.conftest import person
 from tests.db.test_attachments import upload
-from tests.db.test_conversations import announcements, person
-
-alice, bob, carol = test_conversations.alice, test_conversations.bob, test_conversations.carol
-
-
-@pytest.fixture
-async def dave(app: Quart) -> User:
-    return await person("Dave")
+from tests.db.test_conversations import announcements
 
 
 async def befriend(one: User, other: User) -> Conversation:

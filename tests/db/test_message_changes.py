@@ -8,7 +8,6 @@ import asyncio
 import uuid
 
 import pytest
-from quart import Quart
 
 from chatin import db
 from chatin.models import (
@@ -24,22 +23,7 @@ from chatin.models import (
     changed_since,
     entries_of_viewer,
 )
-from tests.db.test_conversations import announcements, person
-
-
-@pytest.fixture
-async def alice(app: Quart) -> User:
-    return await person("Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> User:
-    return await person("Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> User:
-    return await person("Carol")
+from tests.db.test_conversations import announcements
 
 
 async def chat(starter: User, other: User) -> Conversation:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from quart import Quart
-
 from chatin.events import Kind
 from chatin.models import Conversation, Membership, MemberState, User
 from chatin.models.profiles import (
@@ -19,24 +16,9 @@ from chatin.models.profiles import (
     reset_link,
     set_picture,
 )
-from tests.db.test_conversations import announcements, person
+from tests.db.test_conversations import announcements
 
 LARGE, SMALL = b"large webp", b"small webp"
-
-
-@pytest.fixture
-async def alice(app: Quart) -> User:
-    return await person("Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> User:
-    return await person("Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> User:
-    return await person("Carol")
 
 
 async def test_a_token_is_made_once_even_when_asked_at_once(alice: User) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from quart import Quart
 
 from chatin import db
 from chatin.models import (
@@ -25,23 +24,7 @@ from chatin.models import (
     unreact,
     with_extras,
 )
-from tests.db.test_conversations import person
 from tests.db.test_message_changes import chat, last_seq, say
-
-
-@pytest.fixture
-async def alice(app: Quart) -> User:
-    return await person("Alice")
-
-
-@pytest.fixture
-async def bob(app: Quart) -> User:
-    return await person("Bob")
-
-
-@pytest.fixture
-async def carol(app: Quart) -> User:
-    return await person("Carol")
 
 
 async def chips_of(message: Message, viewer: User) -> list[str]:
