@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,6 +90,34 @@ async def another_session(app: Quart, someone: Person) -> Person:
     response = await client.post("/login", form=form)
     assert response.status_code == 303
     return Person(client, someone.name, someone.email, someone.id, await csrf_token(client, "/"))
+
+
+@dataclass
+class OpenTab:
+    """A tab open on a page: whose it is and the page as it was when the tab said hello."""
+
+    who: Person
+    page: BeautifulSoup
+
+
+@contextlib.asynccontextmanager
+async def two_tabs_each(
+    alice: Person, bob: Person, path: str
+) -> AsyncIterator[dict[TestWebsocketConnection, OpenTab]]:
+    """Alice in two browsers and Bob with two tabs, all four open on `path` and past their
+    catch-up: what a change must reach, each tab once."""
+    alice_again = await another_session(alice.client.app, alice)  # type: ignore[arg-type]
+    async with (
+        alice.socket() as alice_tab,
+        alice_again.socket() as alice_other_tab,
+        bob.socket() as bob_tab,
+        bob.socket() as bob_other_tab,
+    ):
+        people = {alice_tab: alice, alice_other_tab: alice_again, bob_tab: bob, bob_other_tab: bob}
+        tabs = {tab: OpenTab(who, await who.page(path)) for tab, who in people.items()}
+        for tab, opened in tabs.items():
+            await open_tab(opened.who, tab, path)
+        yield tabs
 
 
 def conversation_of(response: Response) -> int:

@@ -12,7 +12,6 @@ from chatin.models import Conversation
 from tests.chatting import (
     WAIT,
     Person,
-    another_session,
     article_text,
     articles,
     articles_until,
@@ -20,6 +19,7 @@ from tests.chatting import (
     hello_of,
     open_tab,
     start_chat,
+    two_tabs_each,
 )
 from tests.conftest import parse
 from tests.ws.test_live import WatchedTab, assert_oob_swaps, socket_of
@@ -70,23 +70,13 @@ async def test_an_edit_and_a_delete_reach_every_tab_of_both_people_live(
 ) -> None:
     conversation = await start_chat(alice, bob)
     path = f"/c/{conversation}"
-    alice_again = await another_session(alice.client.app, alice)  # type: ignore[arg-type]
     message = await alice.say(conversation, "draft")
-    async with (
-        alice.socket() as alice_tab,
-        alice_again.socket() as alice_other_tab,
-        bob.socket() as bob_tab,
-        bob.socket() as bob_other_tab,
-    ):
-        tabs = {alice_tab: alice, alice_other_tab: alice_again, bob_tab: bob, bob_other_tab: bob}
-        pages = {tab: await who.page(path) for tab, who in tabs.items()}
-        for tab, who in tabs.items():
-            await open_tab(who, tab, path)
-
+    async with two_tabs_each(alice, bob, path) as tabs:
         await edit(alice, conversation, message, "final <b>text</b>")
-        for tab, who in tabs.items():
+        for tab, opened in tabs.items():
+            who = opened.who
             pushed = await frame_with(tab, f"#message-{message}")
-            assert_oob_swaps(pushed, pages[tab])
+            assert_oob_swaps(pushed, opened.page)
             article = pushed.find("article", recursive=False)
             assert article is not None, "a changed message swaps its twin by id"
             assert shown(article) == (message, "final <b>text</b>", True)

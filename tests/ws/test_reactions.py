@@ -10,12 +10,12 @@ from bs4 import BeautifulSoup, Tag
 
 from tests.chatting import (
     Person,
-    another_session,
     article_text,
     articles_until,
     frame_with,
     open_tab,
     start_chat,
+    two_tabs_each,
 )
 from tests.conftest import parse
 from tests.ws.test_live import assert_oob_swaps
@@ -60,23 +60,13 @@ async def test_a_reaction_reaches_every_tab_of_both_people_once_and_the_author_g
 ) -> None:
     conversation = await start_chat(alice, bob)
     path = f"/c/{conversation}"
-    alice_again = await another_session(alice.client.app, alice)  # type: ignore[arg-type]
     message = await alice.say(conversation, "dinner at 8?")
-    async with (
-        alice.socket() as alice_tab,
-        alice_again.socket() as alice_other_tab,
-        bob.socket() as bob_tab,
-        bob.socket() as bob_other_tab,
-    ):
-        tabs = {alice_tab: alice, alice_other_tab: alice_again, bob_tab: bob, bob_other_tab: bob}
-        pages = {tab: await who.page(path) for tab, who in tabs.items()}
-        for tab, who in tabs.items():
-            await open_tab(who, tab, path)
-
+    async with two_tabs_each(alice, bob, path) as tabs:
         await react(bob, conversation, message, "👍")
-        for tab, who in tabs.items():
+        for tab, opened in tabs.items():
+            who = opened.who
             pushed = await frame_with(tab, f"#message-{message}")
-            assert_oob_swaps(pushed, pages[tab])
+            assert_oob_swaps(pushed, opened.page)
             article = pushed.find("article", recursive=False)
             chip = "👍 1: you" if who.id == bob.id else "👍 1: Bob"
             assert state(article) == (message, "dinner at 8?", [chip])
@@ -88,9 +78,10 @@ async def test_a_reaction_reaches_every_tab_of_both_people_once_and_the_author_g
                 assert toast is None, "nobody hears of their own reaction"
 
         await react(bob, conversation, message, "❤️")  # replaces his reaction
-        for tab, who in tabs.items():
+        for tab, opened in tabs.items():
             article = (await frame_with(tab, f"#message-{message}")).find("article")
-            assert state(article)[2] == ["❤️ 1: you" if who.id == bob.id else "❤️ 1: Bob"]
+            mine = opened.who.id == bob.id
+            assert state(article)[2] == ["❤️ 1: you" if mine else "❤️ 1: Bob"]
 
         fence = await bob.say(conversation, "fence")
         for tab in tabs:
