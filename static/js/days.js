@@ -19,8 +19,10 @@
     box.querySelectorAll(".day").forEach((el) => el.remove());
     let previous = null;
     box.querySelectorAll("article[data-id]").forEach((article) => {
+      // A group's system line has no visible time, only its moment in data-at.
       const stamp = article.querySelector("time[datetime]");
-      const when = stamp ? new Date(stamp.getAttribute("datetime")) : null;
+      const at = stamp ? stamp.getAttribute("datetime") : article.dataset.at;
+      const when = at ? new Date(at) : null;
       const sameDay = when && previous && previous.when
         && when.toDateString() === previous.when.toDateString();
       if (when && !sameDay) {

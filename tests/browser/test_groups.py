@@ -93,6 +93,10 @@ async def test_a_group_lives_for_three_people(open_page: OpenPage) -> None:
         thread(alice.page).get_by_role("article").filter(has_text="I can")
     ).to_contain_text("Bob")
     await alice.page.get_by_label("Message").focus()  # the detail shows on focus only
+    # The day's separator heads the day, above the system line that opened it.
+    heads = thread(alice.page).locator("[role=separator], article")
+    await expect(heads.first).to_have_text("Today")
+    await expect(heads.nth(1)).to_have_text("Alice created the group")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await alice.page.screenshot(path=SCREENSHOTS / "group-desktop-light.png", animations="disabled")
 
