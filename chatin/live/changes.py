@@ -39,7 +39,8 @@ async def change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
     if message is None:
         return {}
     await with_extras([message])
-    quote = await quote_of_changed(message)
+    reacted = event.member is not None  # only a reaction's announcement names its member
+    quote = None if reacted else await quote_of_changed(message)
     cursor = render_change_cursor(conversation_id, seq)
     pushes: dict[int, Push] = {}
     for user_id, entry in entries.items():
@@ -54,8 +55,8 @@ async def change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
 
 
 async def quote_of_changed(message: Message) -> Quote | None:
-    """What replies quoting message now show, when a change altered it (edited or deleted;
-    a reaction leaves quotes as they were) and a reply quotes it."""
+    """What replies quoting message now show, when an edit or a delete altered it and a
+    reply quotes it (a reaction leaves quotes as they were: callers skip this for one)."""
     if message.edited_at is None and message.deleted_at is None:
         return None
     quote = (await quotes_of([message.id])).get(message.id)
