@@ -3,6 +3,8 @@
 A process knows nothing of the server behind its Endpoints, so ChatIn and the relay are
 driven by the same code. Closed loop: each sender has one message in the air and sends the
 next once the previous one has arrived at the recipient's socket (and its POST answered).
+By default every user is a sender (two messages in the air per pair); `per_pair` gives each
+pair one sender loop that alternates direction, the shape of issue 19's outside generator.
 """
 
 from __future__ import annotations
@@ -60,13 +62,18 @@ Pair = tuple[Endpoint, Endpoint]
 
 @dataclass(frozen=True)
 class Outcome:
-    """One message: sent when, answered how, arrived when and how often."""
+    """One message: sent when, answered how and when, arrived when and how often; and the
+    generator's local ports of the POST's connection and of the recipient's socket, which
+    the orchestrator maps to the worker that served each (0: not known)."""
 
     client_id: str
     status: int
     sent_at: float
     arrived_at: float | None
     arrivals: int
+    answered_at: float | None = None
+    post_port: int = 0
+    recipient_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,8 @@ class Flight:
     status: int = 0
     arrived_at: float | None = None
     arrivals: int = 0
+    answered_at: float | None = None
+    post_port: int = 0
 
 
 @dataclass
@@ -126,6 +135,7 @@ class Run:
     origin: str
     control: Control
     reacting: bool = False
+    per_pair: bool = False
     flights: dict[str, Flight] = field(default_factory=dict)
     # message id -> (the author's socket index, when its recipient posted the reaction)
     awaiting: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -134,6 +144,7 @@ class Run:
     turns: list[asyncio.Lock] = field(default_factory=list)  # one request at a time each
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     endpoints: list[Endpoint] = field(default_factory=list)
+    ws_ports: list[int] = field(default_factory=list)  # each socket's local port
 
     def count(self, slot: int) -> None:
         self.control.counters[slot] += 1
@@ -154,11 +165,14 @@ def drive_pairs(
     pairs: list[Pair],
     duration: float,
     reacting: bool,
+    per_pair: bool,
     control: Control,
 ) -> None:
     """Process entry: open sockets, report ready, send from `go` for `duration` seconds
-    (with `reacting`, each recipient also reacts to each message that reaches it)."""
-    outcomes = _run(_drive(Run(base_url, origin, control, reacting), pairs, duration))
+    (with `reacting`, each recipient also reacts to each message that reaches it; with
+    `per_pair`, one message in the air per pair instead of per user)."""
+    run = Run(base_url, origin, control, reacting, per_pair)
+    outcomes = _run(_drive(run, pairs, duration))
     control.results.put(outcomes)
 
 
@@ -200,16 +214,25 @@ async def _drive(run: Run, pairs: list[Pair], duration: float) -> list[Outcome]:
     endpoints = [endpoint for pair in pairs for endpoint in pair]
 
     def senders(clients: list[FormPoster], stop_at: float) -> list[Awaitable[None]]:
-        return [
-            _send_loop(run, clients[index], endpoints[index], index ^ 1, stop_at)
-            for index in range(len(endpoints))
-        ]
+        if run.per_pair:
+            return [_pair_loop(run, clients, first, stop_at) for first in range(0, len(clients), 2)]
+        return [_send_loop(run, clients, index, stop_at) for index in range(len(endpoints))]
 
     await drive_tabs(run, endpoints, duration, _read, senders)
     unanswered = [Reacted(0, sent_at, None) for _, sent_at in run.awaiting.values()]
+    ports = run.ws_ports
     return [
         *(
-            Outcome(client_id, f.status, f.sent_at, f.arrived_at, f.arrivals)
+            Outcome(
+                client_id,
+                f.status,
+                f.sent_at,
+                f.arrived_at,
+                f.arrivals,
+                f.answered_at,
+                f.post_port,
+                ports[f.recipient],
+            )
             for client_id, f in run.flights.items()
         ),
         *run.reactions,
@@ -229,6 +252,7 @@ async def drive_tabs(
     late frames come in, and close everything."""
     sockets = await asyncio.gather(*(open_socket(run, endpoint) for endpoint in endpoints))
     readers = [asyncio.create_task(read(run, index, conn)) for index, conn in enumerate(sockets)]
+    run.ws_ports = [conn.local_address[1] for conn in sockets]
     clients = [_poster(run.base_url, endpoint) for endpoint in endpoints]
     run.endpoints = endpoints
     if run.reacting:  # their own connections: the send loop keeps one request in flight
@@ -305,26 +329,39 @@ def _arrive(run: Run, flight: Flight) -> None:
             flight.done.set_result(None)
 
 
-async def _send_loop(
-    run: Run, client: FormPoster, endpoint: Endpoint, recipient: int, stop_at: float
-) -> None:
-    loop = asyncio.get_running_loop()
+async def _send_loop(run: Run, clients: list[FormPoster], sender: int, stop_at: float) -> None:
+    """Every user sends to the other of their pair, one message in the air each."""
     number = 0
     while time.monotonic() < stop_at:
         number += 1
-        client_id = str(uuid.uuid4())
-        flight = Flight(recipient, time.monotonic(), loop.create_future())
-        run.flights[client_id] = flight
-        run.count(SENT)
-        flight.status = await _post(
-            client, endpoint, client_id, f"Load test {number} to {recipient}"
-        )
-        if not 200 <= flight.status < 300:
-            run.count(ERRORS)
-            await asyncio.sleep(0.05)
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(flight.done), ARRIVAL_TIMEOUT_SECONDS)
+        await _send_one(run, clients[sender], sender, number)
+
+
+async def _pair_loop(run: Run, clients: list[FormPoster], first: int, stop_at: float) -> None:
+    """One message in the air per pair: A to B, then B to A, each once the last arrived."""
+    number, sender = 0, first
+    while time.monotonic() < stop_at:
+        number += 1
+        await _send_one(run, clients[sender], sender, number)
+        sender ^= 1
+
+
+async def _send_one(run: Run, client: FormPoster, sender: int, number: int) -> None:
+    """Post one message to the sender's pair and wait until it reached their socket."""
+    recipient = sender ^ 1
+    client_id = str(uuid.uuid4())
+    flight = Flight(recipient, time.monotonic(), asyncio.get_running_loop().create_future())
+    run.flights[client_id] = flight
+    run.count(SENT)
+    endpoint = run.endpoints[sender]
+    flight.status = await _post(client, endpoint, client_id, f"Load test {number} to {recipient}")
+    flight.answered_at, flight.post_port = time.monotonic(), client.local_port
+    if not 200 <= flight.status < 300:
+        run.count(ERRORS)
+        await asyncio.sleep(0.05)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(flight.done), ARRIVAL_TIMEOUT_SECONDS)
 
 
 async def _post(client: FormPoster, endpoint: Endpoint, client_id: str, body: str) -> int:

@@ -2,6 +2,7 @@
 
     python -m bench.load --pairs 100 --seconds 15 --workers 2 [--json FILE] [--idle N]
     python -m bench.load --pairs 100 --seconds 15 --workers 2 --reactions
+    python -m bench.load --pairs 100 --seconds 15 --workers 2 --per-pair | --both-shapes
     python -m bench.load --groups 20 --members 10 --seconds 15 [--workers 2]
 
 Each target (ChatIn, then the relay) is started here on 127.0.0.1 and a free port, loaded
@@ -11,6 +12,11 @@ only; the relay has none), and reactions/s and their latency to the author's soc
 reported beside messages/s.
 --groups N measures group conversations instead (bench.groups): ChatIn alone, in delivered
 frames (one per message and recipient), so "msg/s" and "app ms/msg" count frames.
+--per-pair: one message in the air per pair (one sender loop per pair, alternating
+direction), the shape of issue 19's outside generator; the default is one per user.
+--both-shapes: each target is loaded twice, per user and then per pair, on the same server.
+After the table: each message's latency split into stored (send -> POST answered) and
+pushed (answer -> the recipient's socket), per worker, and what PostgreSQL was waiting on.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from bench import hubstats, idle
+from bench import dbprobe, hubstats, idle, tail
 from bench.accounts import chatin_pairs, relay_pairs
 from bench.generator import (
     ARRIVAL_TIMEOUT_SECONDS,
@@ -46,6 +52,7 @@ from bench.report import (
     load_notes,
     load_table,
     percentile,
+    same_run_ratios,
     storage_faults,
 )
 from bench.server import Served, serving
@@ -71,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--groups", type=int, help="measure N group conversations instead")
     parser.add_argument("--members", type=int, default=10, help="members per group")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--per-pair", action="store_true", help="one message in the air per pair (issue 19)"
+    )
+    shape.add_argument(
+        "--both-shapes", action="store_true", help="per user, then per pair, on each server"
+    )
     args = parser.parse_args(argv)
     if args.groups is not None and not (args.groups >= 1 and 2 <= args.members <= 50):
         parser.error("--groups must be at least 1 and --members 2..50")
@@ -94,15 +108,27 @@ async def _setup(served: Served, pairs: int) -> list[Any]:
 
 
 def run_target(
-    kind: str, pairs: int, seconds: float, workers: int, procs: int, reacting: bool = False
-) -> LoadResult:
-    """Start the target, make its users, load it, verify, stop it."""
+    kind: str,
+    pairs: int,
+    seconds: float,
+    workers: int,
+    procs: int,
+    reacting: bool = False,
+    shapes: tuple[bool, ...] = (False,),
+) -> list[LoadResult]:
+    """Start the target, make its users, load it once per shape (per_pair or not), verify,
+    stop it."""
+    results = []
     with serving(kind, workers) as served:
         began = time.monotonic()
         endpoints = asyncio.run(_setup(served, pairs))
         print(f"{kind}: {2 * pairs} users ready in {time.monotonic() - began:.1f} s", flush=True)
-        result, _ = load_served(served, endpoints, seconds, procs, reacting=reacting)
-    return result
+        for per_pair in shapes:
+            result, _ = load_served(
+                served, endpoints, seconds, procs, reacting=reacting, per_pair=per_pair
+            )
+            results.append(result)
+    return results
 
 
 def load_served(
@@ -114,6 +140,7 @@ def load_served(
     beside: contextlib.AbstractContextManager[object] | None = None,
     reacting: bool = False,
     drive: Any = drive_pairs,
+    per_pair: bool = False,
 ) -> tuple[LoadResult, Window]:
     """The closed loop on a target already serving these users: warm-up, the measured
     window, verification. `beside` runs from the warm-up to the window's end (bench.backup
@@ -121,7 +148,7 @@ def load_served(
     kind, workers = served.kind, served.workers
     duration = WARMUP_SECONDS + seconds
     shares = split(endpoints, procs)
-    extra = (reacting,) if drive is drive_pairs else ()  # only pairs can react
+    extra = (reacting, per_pair) if drive is drive_pairs else ()  # only pairs
     jobs = [(served.url, served.origin, share, duration, *extra) for share in shares]
     with generators(drive, jobs) as pool:
         pool.wait_ready()
@@ -134,15 +161,22 @@ def load_served(
         }
         busiest = [CpuWindow(lambda p=p: [p]) for p in pool.psutil_processes()]
         machine = MachineWindow()
+        probe = dbprobe.DatabaseProbe(served.pgdata) if kind == "chatin" else None
         with beside or contextlib.nullcontext():
             time.sleep(max(0.0, window.start - time.monotonic()))
             for meter in [*meters.values(), *busiest, machine]:
                 meter.start()
             hub_start = _hub_stats(served, workers, samples=False)
+            ports = tail.worker_ports(served)
+            if probe is not None:
+                probe.start()
             pool.show_progress(label or kind, start_at, window.end)
             for meter in [*meters.values(), *busiest, machine]:
                 meter.stop()
+            ports |= tail.worker_ports(served)
         hub_end = _hub_stats(served, workers, samples=True)
+        if probe is not None:
+            probe.stop()
         timeout = ARRIVAL_TIMEOUT_SECONDS + SETTLE_SECONDS + 30
         everything = [o for share in pool.results(timeout) for o in share]
     outcomes: list[Outcome] = [o for o in everything if isinstance(o, Outcome)]
@@ -158,6 +192,9 @@ def load_served(
     result = summarize(kind, pairs, workers, len(jobs), window, outcomes, copies, meters, busiest)
     result.other_cores = others
     result.hub = hubstats.per_worker(hub_start, hub_end)
+    result.shape = "pair" if per_pair else "user"
+    result.tail = tail.split(outcomes, window, ports)
+    result.db = probe.figures() if probe is not None else None
     if label is not None:
         result.target = label
     if reacting:
@@ -224,20 +261,42 @@ def summarize(
 
 def run_load(args: argparse.Namespace) -> dict[str, Any]:
     procs = args.generators or default_generators(args.pairs)
-    app = run_target("chatin", args.pairs, args.seconds, args.workers, procs, args.reactions)
-    relay = run_target("relay", args.pairs, args.seconds, 1, procs)
-    app.ratio_to_relay = app.delivered_per_s / relay.delivered_per_s
+    shapes = (False, True) if args.both_shapes else (args.per_pair,)
+    apps = run_target(
+        "chatin", args.pairs, args.seconds, args.workers, procs, args.reactions, shapes
+    )
+    relays = run_target("relay", args.pairs, args.seconds, 1, procs, shapes=shapes)
+    for app, relay in zip(apps, relays, strict=True):
+        app.ratio_to_relay = app.delivered_per_s / relay.delivered_per_s
+        app.p99_ratio_to_relay = app.p99_ms / relay.p99_ms
     print()
-    print(load_table([app, relay]))
-    print(load_notes([app, relay]))
-    if args.reactions:
-        print(
-            f"reactions: {app.reactions_per_s:,.0f}/s beside {app.delivered_per_s:,.0f} msg/s, "
-            f"p99 {app.reaction_p99_ms:,.1f} ms from the recipient's POST to the author's socket"
-        )
-    print(f"\nChatIn's hubs during the window (heard {len(app.hub or [])} of {args.workers}):")
+    print(load_table([*apps, *relays]))
+    print(load_notes([*apps, *relays]))
+    for app, relay in zip(apps, relays, strict=True):
+        print(same_run_ratios(app, relay))
+        if args.reactions:
+            print(
+                f"reactions: {app.reactions_per_s:,.0f}/s beside {app.delivered_per_s:,.0f} "
+                f"msg/s, p99 {app.reaction_p99_ms:,.1f} ms from the recipient's POST to the "
+                "author's socket"
+            )
+    for app in apps:
+        _explain(app, args.workers)
+    for relay in relays:
+        print(f"\nrelay, one message in the air per {relay.shape}: where the latency went")
+        print(tail.table(relay.tail or {}))
+    return {"results": [r.as_dict() for r in [*apps, *relays]]}
+
+
+def _explain(app: LoadResult, workers: int) -> None:
+    """Per worker: the hubs, where each message's latency went, what PostgreSQL waited on."""
+    print(f"\nChatIn, one message in the air per {app.shape}:")
+    print(f"ChatIn's hubs during the window (heard {len(app.hub or [])} of {workers}):")
     print(hubstats.table(app.hub or []))
-    return {"results": [app.as_dict(), relay.as_dict()]}
+    print("\nWhere the latency went (stored: send -> POST answered; pushed: -> recipient):")
+    print(tail.table(app.tail or {}))
+    if app.db is not None:
+        print(dbprobe.summary(app.db))
 
 
 def run_groups(args: argparse.Namespace) -> dict[str, Any]:

@@ -38,6 +38,10 @@ class LoadResult:
     app_cpu_ms_per_msg: float
     other_cores: float
     ratio_to_relay: float | None = None
+    p99_ratio_to_relay: float | None = None
+    shape: str = "user"  # one message in the air per "user" or per "pair"
+    tail: dict[str, object] | None = None  # stored / pushed split (bench.tail)
+    db: dict[str, object] | None = None  # what PostgreSQL waited on (bench.dbprobe)
     hub: list[dict[str, object]] | None = None  # per ChatIn worker (bench.hubstats)
     reactions_per_s: float | None = None  # --reactions only
     reaction_p99_ms: float | None = None
@@ -129,6 +133,7 @@ def storage_faults(outcomes: list[Outcome], copies: Counter[str]) -> tuple[int, 
 
 LOAD_COLUMNS = (
     ("target", "{:<7}", "target"),
+    ("shape", "{:<5}", "shape"),
     ("pairs", "{:>5}", "pairs"),
     ("workers", "{:>7}", "workers"),
     ("msg/s", "{:>7,.0f}", "delivered_per_s"),
@@ -165,13 +170,31 @@ def load_notes(results: list[LoadResult]) -> str:
             else " (no database)"
         )
         lines.append(
-            f"{r.target}: sent {r.sent:,}, failed sends {r.failed_sends}{stored}; "
+            f"{r.target} (per {r.shape}): sent {r.sent:,}, failed sends {r.failed_sends}{stored}; "
             f"{r.generators} generator process(es), busiest at {r.gen_busiest_core:.2f} cores; "
             f"other processes on the machine used {r.other_cores:.2f} cores"
         )
-        if r.ratio_to_relay is not None:
-            lines.append(f"{r.target} / relay messages/s = {r.ratio_to_relay:.2f}")
     return "\n".join(lines)
+
+
+# Issue 19's targets, as same-run ratios to the relay: (pairs, workers) -> (most p99 ratio,
+# least msg/s ratio); None where the issue sets none.
+TARGETS = {(100, 2): (2.0, 0.45), (10, 2): (2.5, None)}
+
+
+def same_run_ratios(app: LoadResult, relay: LoadResult) -> str:
+    """The ratios issue 19 asks for, with its targets where it sets one."""
+    p99_most, rate_least = TARGETS.get((app.pairs, app.workers), (None, None))
+    cpu = app.app_cpu_ms_per_msg / relay.app_cpu_ms_per_msg
+    line = (
+        f"same-run ratios, one message in the air per {app.shape} ({app.pairs} pairs, "
+        f"{app.workers} workers): msg/s {app.ratio_to_relay:.2f}x the relay's"
+        + (f" (target >= {rate_least})" if rate_least else "")
+        + f", p99 {app.p99_ratio_to_relay:.1f}x"
+        + (f" (target <= {p99_most})" if p99_most else "")
+        + f", app CPU per message {cpu:.2f}x"
+    )
+    return line
 
 
 def idle_table(result: IdleResult) -> str:

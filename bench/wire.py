@@ -40,6 +40,7 @@ class FormPoster:
         self._head = ("\r\n".join(lines) + "\r\n").encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.local_port = 0  # of the connection last used: the server side maps it to a worker
 
     async def post(self, fields: dict[str, str], path: str | None = None) -> int:
         """The response status, or -1 if the server could not be reached. A connection the
@@ -64,6 +65,7 @@ class FormPoster:
     async def _exchange(self, request: bytes) -> int:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+            self.local_port = self._writer.get_extra_info("sockname")[1]
         assert self._reader is not None
         self._writer.write(request)
         head = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1")
