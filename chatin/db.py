@@ -8,12 +8,14 @@ import contextlib
 import contextvars
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from chatin.config import ConfigError
@@ -104,6 +106,8 @@ async def migrate(database_url: str) -> None:
 
 async def open(database_url: str, pool_size: int = 10) -> None:  # noqa: A001
     """Migrate, then start the ORM for this process."""
+    global _permits
+    _permits = max(1, pool_size - RESERVED_CONNECTIONS)
     await migrate(database_url)
     await Tortoise.init(
         config=tortoise_config(database_url, pool_size), _enable_global_fallback=True
@@ -118,6 +122,35 @@ _held: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVa
     "chatin_held_connection", default=None
 )
 
+# PROTOTYPE (issue 19): `fetch` and `execute` wait for a connection in arrival order.
+# asyncpg's pool hands connections out through an asyncio.Queue, where a woken waiter that
+# finds its connection taken by a newcomer goes to the back of the line: under load some
+# requests waited seconds while most waited little (bench/RESULTS.md). A semaphore hands
+# its permit to the first waiter; with fewer permits than connections, a permit finds one
+# free. The rest of the pool serves what bypasses this gate: the hub's held connection,
+# transactions and ORM queries (none of which waits for a permit, so none can deadlock).
+RESERVED_CONNECTIONS = 2
+_permits = 8
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def _pooled() -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection for one statement, in turn; inside a Tortoise transaction, its own."""
+    client = connections.get("default")
+    if isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as conn:
+            yield conn
+        return
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(_permits)
+    async with gate, client.acquire_connection() as conn:
+        yield conn
+
 
 async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     """A hot-path query in raw asyncpg, on this task's held connection if it holds one.
@@ -128,7 +161,7 @@ async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     held = _held.get()
     if held is not None:
         return await held.fetch(sql, *args)
-    async with connections.get("default").acquire_connection() as conn:
+    async with _pooled() as conn:
         return await conn.fetch(sql, *args)
 
 
@@ -138,7 +171,7 @@ async def execute(sql: str, *args: Any) -> None:
     if held is not None:
         await held.execute(sql, *args)
         return
-    async with connections.get("default").acquire_connection() as conn:
+    async with _pooled() as conn:
         await conn.execute(sql, *args)
 
 
