@@ -3,7 +3,8 @@
     python -m bench.chart bench/results/*.json -o bench/throughput.png
 
 Left: delivered messages/s against pairs; right: p99 latency. ChatIn with 1 and 2 workers,
-and the relay of the same runs beside them.
+and the relay of the same runs beside them. Runs with one message in the air per pair
+(`--per-pair`, `--both-shapes`) are their own series, "(per pair)"; `--shape` keeps one.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ import matplotlib.pyplot as plt  # after use(): the backend must be chosen first
 Series = dict[str, dict[int, list[dict[str, float]]]]
 
 
-def load_series(paths: list[Path]) -> Series:
-    """Rows by series name ("chatin, 1 worker", "relay") and pairs; repeats are averaged."""
+def load_series(paths: list[Path], shape: str | None = None) -> Series:
+    """Rows by series name ("chatin, 1 worker", "relay") and pairs; repeats are averaged.
+    Group runs (their target is "groups NxM") are not pairs, so they are left out."""
     series: Series = defaultdict(lambda: defaultdict(list))
     for path in paths:
         for row in json.loads(path.read_text()).get("results", []):
-            name = row["target"]
-            if name == "chatin":
+            kind, row_shape = row["target"], row.get("shape", "user")
+            if kind not in ("chatin", "relay") or shape not in (None, row_shape):
+                continue
+            if kind == "chatin":
                 name = f"ChatIn, {row['workers']} worker{'s' if row['workers'] > 1 else ''}"
             else:
                 name = "relay (no database, 1 worker)"
+            if row_shape == "pair":
+                name += " (per pair)"
             series[name][int(row["pairs"])].append(row)
     return series
 
@@ -65,8 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.chart", description=__doc__)
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=Path("bench/throughput.png"))
+    parser.add_argument("--shape", choices=("user", "pair"), help="only runs of this shape")
     args = parser.parse_args()
-    draw(load_series(args.results), args.output)
+    draw(load_series(args.results, args.shape), args.output)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def pool_state() -> tuple[int, int]:
         pool = connections.get("default")._pool  # looked at, never changed
         idle = pool.get_idle_size()
         waiting = sum(1 for getter in pool._queue._getters if not getter.done())
-    except (AttributeError, KeyError, TypeError):  # before the pool exists, or another driver
+    except (AttributeError, KeyError, TypeError, RuntimeError):  # no ORM or pool yet
         return NOT_KNOWN, NOT_KNOWN
     return idle, waiting
 

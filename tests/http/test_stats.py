@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from quart.testing import QuartClient
@@ -27,3 +28,19 @@ async def test_the_stats_are_not_shown_to_other_machines_or_through_a_proxy(
         headers={"X-Forwarded-For": "203.0.113.5"},
     )
     assert (remote.status_code, proxied.status_code) == (404, 404)
+
+
+async def read_stats(client: QuartClient) -> dict[str, object]:
+    response = await client.get("/internal/stats", scope_base={"client": ("127.0.0.1", 5000)})
+    return await response.get_json()
+
+
+async def test_the_stats_time_the_collectors_pauses_and_sample_the_pool(
+    client: QuartClient,
+) -> None:
+    before = await read_stats(client)
+    gc.collect()
+    after = await read_stats(client)
+    assert after["gc_collections"] > before["gc_collections"]
+    assert after["gc_pause_ms"] > before["gc_pause_ms"]
+    assert {"pool_idle", "pool_waiting", "gc_ms"} <= after.keys()
