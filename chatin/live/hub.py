@@ -44,9 +44,10 @@ class Hub:
 
     Events are rendered by a single task, in the order PostgreSQL committed them, so each
     user's frames leave in that order. When events queue up, the task takes them all (up to
-    MAX_BATCH) and loads each run of consecutive messages and ticks in two queries: a round trip per
-    event made a backlog of hundreds under load (bench/RESULTS.md). Presence claims and
-    delivery cursors, which the tabs cause, are written beside it (`chatin.live.presence`).
+    MAX_BATCH) and loads each run of consecutive messages, changes and ticks in a few
+    queries: a round trip per event made a backlog of hundreds under load (bench/RESULTS.md).
+    Presence claims and delivery cursors, which the tabs cause, are written beside it
+    (`chatin.live.presence`).
     """
 
     def __init__(self, app: Quart) -> None:
@@ -164,8 +165,8 @@ class Hub:
         return [user_id for user_id in event.to if user_id in self._tabs]
 
     async def _render(self, run: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
-        """A run of several messages and delivery ticks in two queries; anything else as it
-        comes."""
+        """A run of several messages, changes and delivery ticks in a few queries; anything
+        else as it comes."""
         if len(run) == 1:
             return [await render_event(*run[0])]
         self.stats.batched_runs += 1
@@ -185,8 +186,9 @@ class Hub:
 def _runs(
     events: list[tuple[Event, list[int]]],
 ) -> Iterator[list[tuple[Event, list[int]]]]:
-    """Consecutive MESSAGE and DELIVERED events together (the bulk of the traffic: every
-    message moves a delivered cursor); every other event alone, in its place."""
+    """Consecutive MESSAGE, CHANGE and DELIVERED events together (the bulk of the traffic:
+    every message moves a delivered cursor, and reactions come as fast as messages); every
+    other event alone, in its place."""
     run: list[tuple[Event, list[int]]] = []
     for pair in events:
         if pair[0].kind in BATCHED_KINDS:

@@ -29,7 +29,6 @@ from chatin.models import (
     attach_files,
     changed_since,
     entries_of_viewer,
-    quotes_of,
     with_extras,
 )
 
@@ -267,8 +266,7 @@ class TabSocket:
     async def _change_frames(self, changed: list[Message], entry: Entry) -> list[str]:
         """Each changed message as it now is, with what quotes of it now show."""
         await with_extras(changed)
-        found = await quotes_of([m.id for m in changed if m.edited_at or m.deleted_at])
-        quotes = {m_id: quote for m_id, quote in found.items() if quote.quoted}
+        quotes = await frames.quotes_of_changed(changed)
         return [
             frames.change_frame(m, self.viewer, entry, m.seq, quotes.get(m.id)) for m in changed
         ]
