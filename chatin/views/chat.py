@@ -250,7 +250,10 @@ async def _send_form(viewer: User, conversation_id: int) -> Response | tuple[str
         async with uploads.received() as form:
             if not form.uploads:
                 return await _send_text(viewer, conversation_id, form.fields)
-            messages = await files.post_received(viewer, conversation_id, form, _limited())
+            reply_to = _parse_id(form.fields.get("reply_to"))
+            messages = await files.post_received(
+                viewer, conversation_id, form, _limited(), reply_to
+            )
     except uploads.Refused as refused:
         failed = await _send_failed(conversation_id, refused.text, refused.status)
         if refused.status == 429:
@@ -264,6 +267,7 @@ async def _send_form(viewer: User, conversation_id: int) -> Response | tuple[str
         return await _post_refused(conversation_id, refused)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
+    await with_extras(messages)
     return "".join(render_message(message, viewer, None) for message in messages), 201
 
 

@@ -91,7 +91,7 @@
     event.preventDefault();
     const files = ChatIn.takeFiles ? ChatIn.takeFiles() : [];
     if (files.length) {
-      ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value);
+      ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value, form.elements.reply_to.value);
     } else if (box.value.trim()) {
       const bubble = pendingBubble(box.value, form.elements.client_id.value);
       bubble.dataset.replyTo = form.elements.reply_to.value;
