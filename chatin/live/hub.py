@@ -33,6 +33,7 @@ MAX_BATCH = 64  # events taken off the backlog at once; one query renders their 
 class Tab(Protocol):
     user_id: int
     session_id: int
+    tab_token: int
 
     def offer(self, push: Push) -> None: ...
 
@@ -149,8 +150,8 @@ class Hub:
                         self._close_users(user_ids)
                     return
                 self.stats.events += len(run)
-                for per_user in pushes:
-                    self._offer(per_user)
+                for (event, _), per_user in zip(run, pushes, strict=True):
+                    self._offer(per_user, event)
 
     async def _next_batch(self) -> list[tuple[Event, list[int]]]:
         """Wait for an event, then take whatever else is queued, up to MAX_BATCH; each with
@@ -162,7 +163,17 @@ class Hub:
         return [(event, local) for event in events if (local := self._local(event))]
 
     def _local(self, event: Event) -> list[int]:
-        return [user_id for user_id in event.to if user_id in self._tabs]
+        """The event's users with a tab here, but not an author whose only tab here is the
+        page that sent the message: its POST's answer holds it, so nothing is rendered."""
+        return [
+            user_id
+            for user_id in event.to
+            if user_id in self._tabs and not self._only_the_sender(event, user_id)
+        ]
+
+    def _only_the_sender(self, event: Event, user_id: int) -> bool:
+        tabs = self._tabs[user_id]
+        return len(tabs) == 1 and _sent_by(event, next(iter(tabs)))
 
     async def _render(self, run: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
         """A run of several messages, changes and delivery ticks in a few queries; anything
@@ -172,15 +183,27 @@ class Hub:
         self.stats.batched_runs += 1
         return await render_batch(run)
 
-    def _offer(self, pushes: dict[int, Push]) -> None:
+    def _offer(self, pushes: dict[int, Push], event: Event) -> None:
         for user_id, push in pushes.items():
             for tab in list(self._tabs.get(user_id, ())):
-                tab.offer(push)
+                if not _sent_by(event, tab):
+                    tab.offer(push)
 
     def _close_users(self, user_ids: list[int]) -> None:
         for user_id in user_ids:
             for tab in list(self._tabs.get(user_id, ())):
                 tab.request_close(RESTART_CODE)
+
+
+def _sent_by(event: Event, tab: Tab) -> bool:
+    """Whether the tab is the page that sent this message (the answer to its POST holds
+    the message; the author's other tabs still get it). Only the author's tabs count."""
+    return (
+        event.kind is Kind.MESSAGE
+        and bool(event.tab)
+        and tab.user_id == event.member
+        and tab.tab_token == event.tab
+    )
 
 
 def _runs(
