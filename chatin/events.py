@@ -65,6 +65,7 @@ class Event:
     worker: int | None = None
     seq: int | None = None
     group: int | None = None  # receipts: 1 when the conversation is a group
+    tab: int | None = None  # a message: the sending page's token (see live.hub), if it gave one
 
     @classmethod
     def parse(cls, payload: str) -> Event | None:

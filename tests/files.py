@@ -60,12 +60,15 @@ async def send_files(
     client_id: str | None = None,
     htmx: bool = True,
     csrf: str | None = None,
+    reply_to: int | None = None,
 ) -> Response:
     fields = {
         "csrf_token": who.csrf if csrf is None else csrf,
         "client_id": client_id or str(uuid.uuid4()),
         "body": caption,
     }
+    if reply_to is not None:
+        fields["reply_to"] = str(reply_to)
     body, headers = multipart(fields, files)
     if htmx:
         headers["HX-Request"] = "true"

@@ -30,37 +30,57 @@ class ChangePush(Push):
 
 
 async def change_pushes(event: Event, user_ids: list[int]) -> dict[int, Push]:
-    """An edit, delete or reaction: each reader's tabs get the message as it now is, in place
-    of its old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores
-    it), the quotes of it in replies, and the list entry where it is the conversation's last
-    message. Nothing moves up. The author hears of another's reaction in a toast."""
-    conversation_id, message_id, seq = event.conversation or 0, event.message or 0, event.seq or 0
+    """A lone change: its message as it now is, with its recipients' entries (the hub's
+    batches load several at once and call `change_frames` themselves)."""
+    conversation_id, message_id = event.conversation or 0, event.message or 0
     message, entries = await message_with_entries(conversation_id, message_id, user_ids)
     if message is None:
         return {}
     await with_extras([message])
-    reacted = event.member is not None  # only a reaction's announcement names its member
-    quote = None if reacted else await quote_of_changed(message)
+    quotes = await quotes_of_changed([message]) if event.member is None else {}
+    return change_frames(event, message, entries, quotes.get(message.id))
+
+
+def change_frames(
+    event: Event, message: Message, entries: dict[int, Entry], quote: Quote | None
+) -> dict[int, Push]:
+    """An edit, delete or reaction: each reader's tabs get the message as it now is, in place
+    of its old copy (a top-level article swaps by id; a tab that hasn't loaded it ignores
+    it), the quotes of it in replies, and the list entry where it is the conversation's last
+    message. Nothing moves up. The author hears of another's reaction in a toast.
+
+    Readers who see the same copy share one render: everyone but the author who has no
+    reaction on it (chips name "you") and whose history shows the same of the message it
+    answers, so a reaction in a 50-member group costs a few renders, not 50."""
+    conversation_id, message_id, seq = message.conversation_id, message.id, event.seq or 0
     cursor = render_change_cursor(conversation_id, seq)
+    answered = getattr(message, "quote", None)
+    copies: dict[tuple[int, bool], str] = {}
+    listed: dict[Entry, str] = {}
     pushes: dict[int, Push] = {}
     for user_id, entry in entries.items():
-        viewer = ViewerRef(user_id)
-        frame = _changed_message(message, viewer, entry, quote) + cursor
+        alike = user_id != message.author_id and message.reaction_by(user_id) is None
+        key = (0 if alike else user_id, answered is not None and answered.id <= entry.visible_from)
+        if key not in copies:
+            copies[key] = _changed_message(message, ViewerRef(user_id), entry, quote)
+        frame = copies[key] + cursor
         if entry.last_id == message_id:
-            frame += render_entry(entry)
+            shown = entry.as_listed()
+            if shown not in listed:
+                listed[shown] = render_entry(shown)
+            frame += listed[shown]
         if user_id == message.author_id:
             frame += _reaction_toast(message, event.member)
         pushes[user_id] = ChangePush(frame, conversation_id, message_id, None, seq, message.seq)
     return pushes
 
 
-async def quote_of_changed(message: Message) -> Quote | None:
-    """What replies quoting message now show, when an edit or a delete altered it and a
-    reply quotes it (a reaction leaves quotes as they were: callers skip this for one)."""
-    if message.edited_at is None and message.deleted_at is None:
-        return None
-    quote = (await quotes_of([message.id])).get(message.id)
-    return quote if quote is not None and quote.quoted else None
+async def quotes_of_changed(messages: list[Message]) -> dict[int, Quote]:
+    """What replies quoting these messages now show, for those an edit or a delete altered
+    and a reply quotes (a reaction leaves quotes as they were: callers skip this for one)."""
+    altered = [m.id for m in messages if m.edited_at is not None or m.deleted_at is not None]
+    quotes = await quotes_of(altered)
+    return {message_id: quote for message_id, quote in quotes.items() if quote.quoted}
 
 
 def _changed_message(

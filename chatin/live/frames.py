@@ -33,7 +33,14 @@ from chatin.fragments import (
     thread_id,
 )
 from chatin.live import groups
-from chatin.live.changes import ChangePush, change_cursor, change_frame, change_pushes
+from chatin.live.changes import (
+    ChangePush,
+    change_cursor,
+    change_frame,
+    change_frames,
+    change_pushes,
+    quotes_of_changed,
+)
 from chatin.live.push import Push
 from chatin.models import (
     Conversation,
@@ -51,7 +58,8 @@ from chatin.models import (
 )
 from chatin.models.profiles import picture_version
 
-__all__ = ["ChangePush", "Push", "change_cursor", "change_frame"]  # the socket's imports
+# What the socket imports from here.
+__all__ = ["ChangePush", "Push", "change_cursor", "change_frame", "quotes_of_changed"]
 
 MAX_CATCH_UP_FRAME_CHARS = 256 * 1024
 
@@ -61,36 +69,58 @@ async def render_event(event: Event, user_ids: list[int]) -> dict[int, Push]:
     return await _RENDERERS[event.kind](event, user_ids)
 
 
-BATCHED_KINDS = frozenset({Kind.MESSAGE, Kind.DELIVERED})
+BATCHED_KINDS = frozenset({Kind.MESSAGE, Kind.CHANGE, Kind.DELIVERED})
 
 
 async def render_batch(events: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
-    """`render_event` for MESSAGE and DELIVERED events queued together, each with its local
-    users: one query loads every message with its recipients' entries, one more every
+    """`render_event` for MESSAGE, CHANGE and DELIVERED events queued together, each with
+    its local users: one query loads every message (new or changed) with its recipients'
+    entries, one more their reactions, one the quotes of edited or deleted ones, one every
     author's ticks, and in groups one more the authors' entries (a group's ticks count
     every member); the pushes come back in the events' order."""
-    wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind is Kind.MESSAGE]
+    wanted = [(e.conversation or 0, e.message or 0) for e, _ in events if e.kind in _LOADED]
     everyone = sorted({user_id for _, user_ids in events for user_id in user_ids})
     found = await messages_with_entries(wanted, everyone) if wanted else {}
     await with_extras([message for message, _ in found.values()])
+    quotes = await quotes_of_changed(_edited_or_deleted(events, found))
     readers = _tick_readers(events)
     ranges = [(e.conversation or 0, author, e.after or 0, e.upto or 0) for e, author in readers]
     ticks = iter(await own_messages_in_ranges(ranges) if ranges else [])
     authors_entries = await groups.authors_entries(readers)
     pushes = []
     for event, user_ids in events:
-        if event.kind is Kind.MESSAGE:
-            message, entries = found.get((event.conversation or 0, event.message or 0), (None, {}))
-            mine = {user_id: entries[user_id] for user_id in user_ids if user_id in entries}
-            pushes.append(_message_frames(message, mine) if message is not None else {})
-        else:
+        if event.kind is Kind.DELIVERED:
             authors = [user_id for user_id in user_ids if user_id != event.member]
             per_author = {
                 user_id: _tick_push(event, next(ticks), authors_entries.get((event, user_id)))
                 for user_id in authors
             }
             pushes.append({user_id: push for user_id, push in per_author.items() if push})
+            continue
+        message, entries = found.get((event.conversation or 0, event.message or 0), (None, {}))
+        mine = {user_id: entries[user_id] for user_id in user_ids if user_id in entries}
+        if message is None:
+            pushes.append({})
+        elif event.kind is Kind.MESSAGE:
+            pushes.append(_message_frames(message, mine))
+        else:  # a reaction (it names its member) leaves quotes as they were
+            quote = quotes.get(message.id) if event.member is None else None
+            pushes.append(change_frames(event, message, mine, quote))
     return pushes
+
+
+_LOADED = frozenset({Kind.MESSAGE, Kind.CHANGE})  # the batch kinds that render a message
+
+
+def _edited_or_deleted(
+    events: list[tuple[Event, list[int]]],
+    found: dict[tuple[int, int], tuple[Message, dict[int, Entry]]],
+) -> list[Message]:
+    """The messages of the batch's edits and deletes (a change that names no member: a
+    reaction's names its reactor), whose quotes in replies change with them."""
+    changed = [e for e, _ in events if e.kind is Kind.CHANGE and e.member is None]
+    keys = {(e.conversation or 0, e.message or 0) for e in changed}
+    return [found[key][0] for key in keys if key in found]
 
 
 def _tick_readers(events: list[tuple[Event, list[int]]]) -> list[tuple[Event, int]]:

@@ -33,6 +33,7 @@ MAX_BATCH = 64  # events taken off the backlog at once; one query renders their 
 class Tab(Protocol):
     user_id: int
     session_id: int
+    tab_token: int
 
     def offer(self, push: Push) -> None: ...
 
@@ -44,9 +45,10 @@ class Hub:
 
     Events are rendered by a single task, in the order PostgreSQL committed them, so each
     user's frames leave in that order. When events queue up, the task takes them all (up to
-    MAX_BATCH) and loads each run of consecutive messages and ticks in two queries: a round trip per
-    event made a backlog of hundreds under load (bench/RESULTS.md). Presence claims and
-    delivery cursors, which the tabs cause, are written beside it (`chatin.live.presence`).
+    MAX_BATCH) and loads each run of consecutive messages, changes and ticks in a few
+    queries: a round trip per event made a backlog of hundreds under load (bench/RESULTS.md).
+    Presence claims and delivery cursors, which the tabs cause, are written beside it
+    (`chatin.live.presence`).
     """
 
     def __init__(self, app: Quart) -> None:
@@ -148,8 +150,8 @@ class Hub:
                         self._close_users(user_ids)
                     return
                 self.stats.events += len(run)
-                for per_user in pushes:
-                    self._offer(per_user)
+                for (event, _), per_user in zip(run, pushes, strict=True):
+                    self._offer(per_user, event)
 
     async def _next_batch(self) -> list[tuple[Event, list[int]]]:
         """Wait for an event, then take whatever else is queued, up to MAX_BATCH; each with
@@ -161,20 +163,31 @@ class Hub:
         return [(event, local) for event in events if (local := self._local(event))]
 
     def _local(self, event: Event) -> list[int]:
-        return [user_id for user_id in event.to if user_id in self._tabs]
+        """The event's users with a tab here, but not an author whose only tab here is the
+        page that sent the message: its POST's answer holds it, so nothing is rendered."""
+        return [
+            user_id
+            for user_id in event.to
+            if user_id in self._tabs and not self._only_the_sender(event, user_id)
+        ]
+
+    def _only_the_sender(self, event: Event, user_id: int) -> bool:
+        tabs = self._tabs[user_id]
+        return len(tabs) == 1 and _sent_by(event, next(iter(tabs)))
 
     async def _render(self, run: list[tuple[Event, list[int]]]) -> list[dict[int, Push]]:
-        """A run of several messages and delivery ticks in two queries; anything else as it
-        comes."""
+        """A run of several messages, changes and delivery ticks in a few queries; anything
+        else as it comes."""
         if len(run) == 1:
             return [await render_event(*run[0])]
         self.stats.batched_runs += 1
         return await render_batch(run)
 
-    def _offer(self, pushes: dict[int, Push]) -> None:
+    def _offer(self, pushes: dict[int, Push], event: Event) -> None:
         for user_id, push in pushes.items():
             for tab in list(self._tabs.get(user_id, ())):
-                tab.offer(push)
+                if not _sent_by(event, tab):
+                    tab.offer(push)
 
     def _close_users(self, user_ids: list[int]) -> None:
         for user_id in user_ids:
@@ -182,11 +195,23 @@ class Hub:
                 tab.request_close(RESTART_CODE)
 
 
+def _sent_by(event: Event, tab: Tab) -> bool:
+    """Whether the tab is the page that sent this message (the answer to its POST holds
+    the message; the author's other tabs still get it). Only the author's tabs count."""
+    return (
+        event.kind is Kind.MESSAGE
+        and bool(event.tab)
+        and tab.user_id == event.member
+        and tab.tab_token == event.tab
+    )
+
+
 def _runs(
     events: list[tuple[Event, list[int]]],
 ) -> Iterator[list[tuple[Event, list[int]]]]:
-    """Consecutive MESSAGE and DELIVERED events together (the bulk of the traffic: every
-    message moves a delivered cursor); every other event alone, in its place."""
+    """Consecutive MESSAGE, CHANGE and DELIVERED events together (the bulk of the traffic:
+    every message moves a delivered cursor, and reactions come as fast as messages); every
+    other event alone, in its place."""
     run: list[tuple[Event, list[int]]] = []
     for pair in events:
         if pair[0].kind in BATCHED_KINDS:

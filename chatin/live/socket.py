@@ -29,7 +29,6 @@ from chatin.models import (
     attach_files,
     changed_since,
     entries_of_viewer,
-    quotes_of,
     with_extras,
 )
 
@@ -52,16 +51,17 @@ LOOPBACK = frozenset({"127.0.0.1", "::1"})
 class Hello:
     """A tab's hello, queued behind earlier pushes so catch-up and pushes stay in order."""
 
-    def __init__(self, conversation: int | None, after: int, seq: int = 0) -> None:
+    def __init__(self, conversation: int | None, after: int, seq: int = 0, tab: int = 0) -> None:
         self.conversation = conversation
         self.after = after
         self.seq = seq
+        self.tab = tab  # the page's token: its own sends come back in their POST's answer
 
     @classmethod
     def parse(cls, raw: str | bytes) -> Hello | None:
         """What the page's ws-send element sends (`{"conversation": 7, "after": "41",
-        "seq": "90", "HEADERS": …}`; the list page sends `"conversation": ""` and no
-        cursors); None for anything else."""
+        "seq": "90", "tab": "5821", "HEADERS": …}`; the list page sends `"conversation": ""`
+        and no cursors); None for anything else."""
         if len(raw) > MAX_HELLO_BYTES:
             return None
         try:
@@ -69,11 +69,12 @@ class Hello:
             conversation = _id_or_none(data.get("conversation"))
             after = _id_or_none(data.get("after")) or 0
             seq = _id_or_none(data.get("seq")) or 0
+            tab = _id_or_none(data.get("tab")) or 0
         except (ValueError, AttributeError):  # not JSON, not an object, not an id
             return None
         if conversation == 0:
             return None
-        return cls(conversation, after, seq)
+        return cls(conversation, after, seq, tab)
 
     @staticmethod
     def looks_like_one(raw: str | bytes) -> bool:
@@ -109,6 +110,7 @@ class TabSocket:
         self.viewer = viewer
         self.user_id = viewer.id
         self.session_id = session_id
+        self.tab_token = 0  # from the hello: the hub sends no copy of what this page sent
         self._queue: asyncio.Queue[Push | Hello] = asyncio.Queue(QUEUE_SIZE)
         self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._sent_upto: dict[int, int] = {}
@@ -141,6 +143,7 @@ class TabSocket:
         if hello is None:
             self._refuse("its hello was malformed")
             return
+        self.tab_token = hello.tab
         self.offer(hello)
         while not Hello.looks_like_one(await websocket.receive()):
             pass
@@ -267,8 +270,7 @@ class TabSocket:
     async def _change_frames(self, changed: list[Message], entry: Entry) -> list[str]:
         """Each changed message as it now is, with what quotes of it now show."""
         await with_extras(changed)
-        found = await quotes_of([m.id for m in changed if m.edited_at or m.deleted_at])
-        quotes = {m_id: quote for m_id, quote in found.items() if quote.quoted}
+        quotes = await frames.quotes_of_changed(changed)
         return [
             frames.change_frame(m, self.viewer, entry, m.seq, quotes.get(m.id)) for m in changed
         ]

@@ -148,8 +148,10 @@ async def post_files(
     uploads: list[Upload],
     user_bytes: int,
     limited: bool = True,
+    reply_to: int | None = None,
 ) -> list[Message]:
-    """Store each upload as its own message (the caption on the first), all or nothing.
+    """Store each upload as its own message (the caption and the reply on the first), all
+    or nothing.
 
     `conversation` is a `Conversation` (its post checks membership, blocks and the send
     limit); TooBig when the author's files would pass `user_bytes`.
@@ -159,7 +161,9 @@ async def post_files(
     if stored:  # this send was stored before: a retry stores nothing
         return stored
     try:
-        return await _store(conversation, author, caption, ids, uploads, user_bytes, limited)
+        return await _store(
+            conversation, author, caption, ids, uploads, user_bytes, limited, reply_to
+        )
     except asyncpg.UniqueViolationError:  # a twin of this retry committed first
         return await _messages_of(author, ids)
 
@@ -172,6 +176,7 @@ async def _store(
     uploads: list[Upload],
     user_bytes: int,
     limited: bool,
+    reply_to: int | None,
 ) -> list[Message]:
     messages = []
     async with db.transaction():
@@ -182,8 +187,14 @@ async def _store(
         for n, (upload, client_id) in enumerate(zip(uploads, ids, strict=True)):
             attachment = await _save(upload)
             # The conversation is locked only from here to commit, not while parts are written.
+            first = n == 0
             message = await conversation.post(
-                author, caption if n == 0 else "", client_id, limited, attached=True
+                author,
+                caption if first else "",
+                client_id,
+                limited,
+                reply_to=reply_to if first else None,
+                attached=True,
             )
             await db.execute(
                 "UPDATE attachments SET message_id = $1 WHERE id = $2", message.id, attachment.id

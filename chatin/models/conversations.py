@@ -90,7 +90,8 @@ WITH members AS (
   SELECT {
     notify_sql(
         Kind.MESSAGE,
-        "'conversation', $1::int, 'message', i.id, 'to', (SELECT array_agg(user_id) FROM readers)",
+        "'conversation', $1::int, 'message', i.id, 'member', $2::int, 'tab', $8::bigint, "
+        "'to', (SELECT array_agg(user_id) FROM readers)",
     )
 }
   FROM inserted i
@@ -245,18 +246,20 @@ class Conversation(Model):
         limited: bool = True,
         attached: bool = False,
         reply_to: int | None = None,
+        tab: int | None = None,
     ) -> Message:
         """Store a message once per client_id and announce it on commit.
 
         One statement: lock the conversation (so its ids commit in order, which the
         catch-up cursor relies on), check the author may write, insert, move the
         conversation up, and queue the NOTIFY. A message that carries a file (`attached`,
-        see attachments.post_files) may have no text.
+        see attachments.post_files) may have no text. `tab` is the sending page's token: that
+        tab has the message from the POST's answer, so the hub sends it no copy.
         """
         body = Message.clean(body, required=not attached)
         limit = SEND_LIMIT if limited else None
         rows = await db.fetch(
-            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW, reply_to
+            _POST_SQL, self.id, author.id, body, str(client_id), limit, SEND_WINDOW, reply_to, tab
         )
         outcome = rows[0]
         if outcome["my_state"] not in CURRENT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from chatin.views import files
 
 blueprint = Blueprint("chat", __name__)
 
+TAB_TOKEN_BITS = 52  # a page's token, exact as a JavaScript number
 CONTACT_ADDS = Throttle("contacts", limit=30, window=timedelta(hours=1))
 NOT_DELIVERED = "This message could not be delivered."
 TOO_LONG = f"Messages can be at most {MAX_MESSAGE_CHARS:,} characters."
@@ -84,6 +86,14 @@ def _go(location: str) -> Response:
     if _is_htmx():
         return Response("", status=204, headers={"HX-Redirect": location})
     return redirect(location, 303)
+
+
+def _tab_token(raw: str | None) -> int | None:
+    """The sending page's token (its tab needs no copy of the message pushed back); only a
+    hint, so anything but a token the page could have been given counts as none."""
+    if raw and raw.isascii() and raw.isdigit() and 0 < int(raw) <= 1 << TAB_TOKEN_BITS:
+        return int(raw)
+    return None
 
 
 def _parse_id(raw: str | None) -> int | None:
@@ -163,6 +173,7 @@ async def conversation_page(conversation_id: int) -> tuple[str, int]:
         has_older=has_older,
         first_unread_id=_first_unread(messages, entry.last_read, viewer.id),
         client_id=uuid.uuid4(),
+        tab=secrets.randbits(TAB_TOKEN_BITS) + 1,
         max_message_chars=MAX_MESSAGE_CHARS,
     )
     return page, 200
@@ -232,7 +243,12 @@ async def _send_text(
         return await _send_failed(conversation_id, *_refusal(bad))
     try:
         message = await Conversation.handle(conversation_id).post(
-            viewer, body, client_id, _limited(), reply_to=_parse_id(form.get("reply_to"))
+            viewer,
+            body,
+            client_id,
+            _limited(),
+            reply_to=_parse_id(form.get("reply_to")),
+            tab=_tab_token(form.get("tab")),
         )
     except (TooFast, NotDelivered) as refused:
         return await _post_refused(conversation_id, refused)
@@ -250,7 +266,10 @@ async def _send_form(viewer: User, conversation_id: int) -> Response | tuple[str
         async with uploads.received() as form:
             if not form.uploads:
                 return await _send_text(viewer, conversation_id, form.fields)
-            messages = await files.post_received(viewer, conversation_id, form, _limited())
+            reply_to = _parse_id(form.fields.get("reply_to"))
+            messages = await files.post_received(
+                viewer, conversation_id, form, _limited(), reply_to
+            )
     except uploads.Refused as refused:
         failed = await _send_failed(conversation_id, refused.text, refused.status)
         if refused.status == 429:
@@ -264,6 +283,7 @@ async def _send_form(viewer: User, conversation_id: int) -> Response | tuple[str
         return await _post_refused(conversation_id, refused)
     if not _is_htmx():
         return redirect(f"/c/{conversation_id}", 303)
+    await with_extras(messages)
     return "".join(render_message(message, viewer, None) for message in messages), 201
 
 

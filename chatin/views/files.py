@@ -38,16 +38,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 async def post_received(
-    viewer: User, conversation_id: int, form: Received, limited: bool
+    viewer: User, conversation_id: int, form: Received, limited: bool, reply_to: int | None
 ) -> list[Message]:
-    """Store a received multipart send: each file its own message, the caption on the first.
-    Raises what `post_files` raises, and ValueError for a missing or malformed client_id."""
+    """Store a received multipart send: each file its own message, the caption and the reply
+    on the first. Raises what `post_files` raises, and ValueError for a missing or malformed
+    client_id."""
     client_id = uuid.UUID(form.fields.get("client_id", ""))
     caption = Message.clean(form.fields.get("body", ""), required=False)
     limits = current_app.extensions["settings"].files
     conversation = Conversation.handle(conversation_id)
     return await post_files(
-        conversation, viewer, caption, client_id, form.uploads, limits.user_bytes, limited
+        conversation, viewer, caption, client_id, form.uploads, limits.user_bytes, limited, reply_to
     )
 
 

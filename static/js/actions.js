@@ -84,6 +84,19 @@
     else reveal(link.dataset.quoteOf);
   });
 
+  // A message that came without its menu (pushed, or loaded by htmx) gets the page's copy when it opens.
+  document.addEventListener("toggle", (event) => {
+    const menu = event.target;
+    if (!menu.open || !menu.matches(".message-actions") || menu.querySelector(".menu")) return;
+    const bubble = article(menu);
+    menu.insertAdjacentHTML("beforeend", document.getElementById("message-menu").innerHTML.replaceAll("{m}", bubble.dataset.id));
+    if (!bubble.matches(".mine")) for (const own of menu.querySelectorAll(".edit, .delete")) own.remove();
+    const chosen = menu.querySelector(`.quick [value="${bubble.querySelector(".chip.on")?.value}"]`);
+    chosen?.setAttribute("name", "unreact");
+    chosen?.setAttribute("aria-pressed", "true");
+    htmx.process(menu);
+  }, true);
+
   document.addEventListener("keydown", (event) => {
     const menu = event.target.closest?.("details[open]");
     if (menu && event.key === "Escape") { // closes the menu, back on its button

@@ -54,7 +54,7 @@
     render();
   }
 
-  function upload(file, caption, clientId) {
+  function upload(file, caption, clientId, replyTo) {
     const bubble = ChatIn.pendingBubble(caption, clientId);
     const bar = el("progress", "upload");
     bar.max = 100;
@@ -67,7 +67,7 @@
       const xhr = new XMLHttpRequest();
       const data = new FormData();
       for (const [name, value] of [["csrf_token", form.elements.csrf_token.value],
-        ["client_id", clientId], ["body", caption], ["files", file]]) data.append(name, value);
+        ["client_id", clientId], ["body", caption], ["reply_to", replyTo], ["files", file]]) data.append(name, value);
       xhr.open("POST", form.action);
       xhr.setRequestHeader("HX-Request", "true");
       xhr.upload.onprogress = (event) => { bar.value = (100 * event.loaded) / (event.total || 1); };
@@ -80,7 +80,7 @@
           bar.remove();
           ChatIn.markFailed(bubble, ChatIn.failureText(xhr), () => {
             bubble.remove();
-            upload(file, caption, clientId);
+            upload(file, caption, clientId, replyTo);
           });
         }
         done();
@@ -96,8 +96,8 @@
     render();
     return files;
   };
-  ChatIn.sendFiles = (files, caption, clientId) => files.forEach((file, n) =>
-    upload(file, n ? "" : caption, n ? ChatIn.newClientId() : clientId));
+  ChatIn.sendFiles = (files, caption, clientId, replyTo) => files.forEach((file, n) =>
+    upload(file, n ? "" : caption, n ? ChatIn.newClientId() : clientId, n ? "" : replyTo));
 
   strip.querySelector(".clear-files").addEventListener("click", () => {
     chosen = [];

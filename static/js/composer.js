@@ -41,9 +41,23 @@
         body: bubble.querySelector(".body").textContent,
         client_id: bubble.dataset.clientId,
         reply_to: bubble.dataset.replyTo || "",
+        tab: form.elements.tab.value,
       },
       swap: "none",
     }).catch(() => {});
+  }
+
+  // The server pushes this page no copy of what it sent (the answer holds it), so its own list
+  // entry moves up here, as the server renders it for the author: "You: " and the text.
+  function listMine(answer) {
+    const entry = document.getElementById(`conv-${form.closest("[data-conversation]").dataset.conversation}`);
+    const time = answer.querySelector("time");
+    if (!entry || !time) return;
+    entry.querySelector("[data-preview]").textContent = `You: ${answer.querySelector(".body").textContent.slice(0, 120)}`;
+    entry.querySelector(".conv-time")?.replaceChildren(time.cloneNode(true));
+    entry.querySelector(".unread")?.remove();
+    entry.parentElement.prepend(entry);
+    ChatIn.formatTimes(entry);
   }
 
   function failureText(xhr) {
@@ -77,6 +91,7 @@
       const answer = document.createElement("template");
       answer.innerHTML = xhr.responseText;
       ChatIn.place(ChatIn.thread(), answer.content);
+      listMine(answer.content);
       return;
     }
     const clientId = requestConfig.parameters.client_id;
@@ -91,7 +106,7 @@
     event.preventDefault();
     const files = ChatIn.takeFiles ? ChatIn.takeFiles() : [];
     if (files.length) {
-      ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value);
+      ChatIn.sendFiles(files, box.value.trim(), form.elements.client_id.value, form.elements.reply_to.value);
     } else if (box.value.trim()) {
       const bubble = pendingBubble(box.value, form.elements.client_id.value);
       bubble.dataset.replyTo = form.elements.reply_to.value;

@@ -115,6 +115,24 @@ async def test_a_picture_and_a_pdf_upload_with_progress_and_reach_the_other_pers
     await loaded(bob.page, "lake.png")
 
 
+async def test_a_reply_with_a_file_quotes_the_original_for_both(
+    open_page: OpenPage, tmp_path: Path
+) -> None:
+    alice, bob, _ = await talking(open_page)
+    await bob.send("Where is the plan?")
+    question = thread(alice.page).get_by_role("article").filter(has_text="Where is the plan?")
+    await question.get_by_role("button", name="Message actions").click()
+    await question.get_by_role("link", name="Reply").click()
+    await expect(alice.page.locator("#replying")).to_contain_text("Where is the plan?")
+    await alice.page.get_by_label("Attach files").set_input_files(files_of(tmp_path)["pdf"])
+    await alice.page.get_by_label("Message").fill("Here")
+    await alice.page.get_by_role("button", name="Send").click()
+    await expect(alice.page.locator("#replying")).to_be_hidden()
+    for page in (alice.page, bob.page):
+        answer = thread(page).get_by_role("article").filter(has_text="trip plan.pdf")
+        await expect(answer.locator("a.quote")).to_contain_text("Where is the plan?")
+
+
 async def test_with_javascript_off_the_form_uploads_and_comes_back(
     open_page: OpenPage, tmp_path: Path
 ) -> None:

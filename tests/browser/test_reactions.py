@@ -79,7 +79,9 @@ async def test_react_quickly_and_from_more_then_change_and_remove_it(
     await expect(await chip_names(bob.page, "Lunch")).to_have_accessible_name("👍 1: you")
     await expect(await chip_names(alice.page, "Lunch")).to_have_accessible_name("👍 1: Bob")
 
-    menu = await open_menu(bob.page, "Lunch at noon?")
+    menu = await open_menu(bob.page, "Lunch at noon?")  # the page's menu, filled for this message
+    await expect(menu.get_by_role("button", name="👍")).to_have_attribute("aria-pressed", "true")
+    await expect(menu.get_by_role("link", name="Edit")).to_have_count(0)
     await menu.get_by_role("link", name="More…").click()
     await bob.page.get_by_label("Search emoji").fill("rocket")
     await expect(bob.page.locator("#emoji-results button")).to_have_count(1)

@@ -102,6 +102,25 @@ async def test_with_javascript_off_each_file_is_a_message_and_the_caption_goes_f
     assert await Message.filter(conversation_id=conversation).count() == 2
 
 
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+async def test_a_reply_with_files_quotes_its_original_on_the_first_file(
+    alice: Person, bob: Person, htmx: bool
+) -> None:
+    conversation = await start_chat(alice, bob)
+    original = await bob.say(conversation, "Send me the plans")
+    files = [("plan.pdf", PDF), ("site.png", picture())]
+    response = await send_files(alice, conversation, files, "Here", htmx=htmx, reply_to=original)
+    assert response.status_code == (201 if htmx else 303)
+    if htmx:  # the sending tab's bubbles show the quote at once
+        answered = parse(await response.get_data(as_text=True)).select("article")
+        assert [a.select_one(".quote") is not None for a in answered] == [True, False]
+    page = await bob.page(f"/c/{conversation}")
+    _, first, second = page.select("[role=log] article")
+    quote = first.select_one(".quote")
+    assert quote is not None and "Send me the plans" in quote.get_text()
+    assert first.select_one("p.body").get_text() == "Here" and second.select_one(".quote") is None
+
+
 async def test_the_picture_opens_the_original_and_its_preview_is_a_small_webp(
     alice: Person, bob: Person
 ) -> None:

@@ -30,6 +30,7 @@ WAIT_SECONDS = 1.0
 class FakeTab:
     user_id: int
     session_id: int = 0
+    tab_token: int = 0
     pushes: asyncio.Queue[Push] = field(default_factory=asyncio.Queue)
     close_codes: list[int] = field(default_factory=list)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -149,6 +150,36 @@ async def test_each_user_is_rendered_once_and_all_their_tabs_get_it(
     assert bob_push.frame == "message42>u2"
     assert alice_laptop.pushes.get_nowait() is alice_phone.pushes.get_nowait()
     assert [tab.pushes.qsize() for tab in (alice_laptop, alice_phone, bob)] == [0, 0, 0]
+
+
+def sent(message_id: int, author: int, tab: int, *to: int) -> Event:
+    """A message its author's page sent, naming itself by its token."""
+    return Event(Kind.MESSAGE, to=to, conversation=7, message=message_id, member=author, tab=tab)
+
+
+async def test_the_page_that_sent_a_message_gets_no_copy_and_the_authors_other_tabs_do(
+    hub: Hub, renderer: FakeRenderer
+) -> None:
+    sender, other_tab, bob = attach(hub, ALICE), attach(hub, ALICE), attach(hub, BOB)
+    sender.tab_token, other_tab.tab_token = 5, 6
+    hub.deliver(sent(42, ALICE, 5, ALICE, BOB))
+    assert (await bob.next_push()).message == 42
+    assert (await other_tab.next_push()).message == 42
+    hub.deliver(message(43, ALICE))  # fence: the sender's next push is this one
+    assert (await sender.next_push()).message == 43
+
+
+async def test_an_author_whose_only_tab_sent_the_message_is_not_rendered(
+    hub: Hub, renderer: FakeRenderer
+) -> None:
+    sender, bob = attach(hub, ALICE), attach(hub, BOB)
+    sender.tab_token = 5
+    hub.deliver(sent(42, ALICE, 5, ALICE, BOB))
+    hub.deliver(sent(43, BOB, 5, ALICE, BOB))  # Bob's page can't speak for Alice's
+    hub.deliver(sent(44, ALICE, 9, ALICE, BOB))  # Alice's other page, on another worker
+    assert [(await bob.next_push()).message for _ in range(3)] == [42, 43, 44]
+    assert [(await sender.next_push()).message for _ in range(2)] == [43, 44]
+    assert [users for _, users in renderer.calls] == [[BOB], [ALICE, BOB], [ALICE, BOB]]
 
 
 async def test_an_event_for_nobody_on_this_worker_is_not_rendered(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any, TypeVar
 
 import pytest
@@ -25,6 +26,7 @@ from tests.chatting import (
     frame,
     frame_with,
     hello_of,
+    message_id,
     open_tab,
     seed_messages,
     start_chat,
@@ -102,6 +104,41 @@ async def test_a_message_reaches_every_tab_of_both_people_once(alice: Person, bo
         fence = await bob.say(conversation, "fence")
         for tab in tabs:
             assert await articles_until(tab, fence) == [fence], "a message came twice"
+
+
+async def page_send(who: Person, conversation: int, page: BeautifulSoup, body: str) -> int:
+    """Send as the page's script does: with the page's own token beside the message."""
+    form = {"body": body, "client_id": str(uuid.uuid4()), "csrf_token": who.csrf}
+    form["tab"] = str(page.select_one("form.composer input[name=tab]")["value"])
+    response = await who.client.post(
+        f"/c/{conversation}/messages", form=form, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 201
+    return message_id(parse(await response.get_data(as_text=True)).select_one("article"))
+
+
+async def test_the_page_that_sent_a_message_gets_no_copy_and_every_other_tab_does(
+    alice: Person, bob: Person
+) -> None:
+    conversation = await start_chat(alice, bob)
+    path = f"/c/{conversation}"
+    sending, other = await alice.page(path), await alice.page(path)
+    async with alice.socket() as sender, alice.socket() as alice_other, bob.socket() as bob_tab:
+        await sender.send(hello_of(sending, url=path))
+        await alice_other.send(hello_of(other, url=path))
+        for tab in (sender, alice_other):
+            await frame_with(tab, "#conversation-list")
+        await open_tab(bob, bob_tab, path)
+        message = await page_send(alice, conversation, sending, "from this page")
+        for tab in (alice_other, bob_tab):
+            assert await articles_until(tab, message) == [message]
+        # Bob's page can't silence Alice's: a token only counts for its own person's tabs.
+        forged = await page_send(bob, conversation, sending, "a forged token")
+        for tab in (sender, alice_other, bob_tab):
+            assert await articles_until(tab, forged) == [forged]
+        fence = await bob.say(conversation, "fence")
+        for tab in (sender, alice_other, bob_tab):
+            assert await articles_until(tab, fence) == [fence]
 
 
 async def test_a_new_contact_request_appears_live_with_accept_and_block(
