@@ -17,10 +17,10 @@ import urllib.request
 from types import FrameType
 
 from hypercorn.config import Config
-from hypercorn.run import run
 
 from chatin import LAUNCHER_PID_ENV, ROOT, db, ops, postgres
 from chatin.config import ConfigError, Settings, load_or_create_secret_key
+from chatin.workers import run_workers
 
 READY_TIMEOUT_SECONDS = 60
 
@@ -79,7 +79,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             load_or_create_secret_key(settings.data_dir)
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         threading.Thread(target=announce_when_ready, args=(args.bind,), daemon=True).start()
-        return run(hypercorn_config(args.bind, args.workers))
+        return run_workers(hypercorn_config(args.bind, args.workers))
 
 
 def main(argv: list[str] | None = None) -> int:
