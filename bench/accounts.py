@@ -137,10 +137,13 @@ async def endpoint_on(account: Account, path: str, send_path: str | None) -> End
     response = _expect(await account.client.get(path), 200)
     page = Page(response.text)
     account.csrf = page.value("csrf_token")
+    # The composer sends its page's token with each message (the hello carries it too), so
+    # the server pushes that page no copy of what it sent, as for a browser.
+    tab = {"tab": page.value("tab")} if "tab" in page.inputs else {}
     return Endpoint(
         cookies=account.cookies(),
         send_path=send_path or "",
-        send_fields={},
+        send_fields=tab,
         headers={"HX-Request": "true", "X-CSRF-Token": account.csrf},
         ws_path="/ws",
         hello=page.hello(str(response.url)),

@@ -59,8 +59,8 @@ class CollectorPauses:
 
 def pool_state() -> tuple[int, int]:
     """(idle connections, tasks waiting for one) of the ORM's asyncpg pool."""
-    try:
-        pool = connections.get("default")._pool  # looked at, never changed
+    try:  # not connections.get(): on another event loop it replaces the client
+        pool = connections._get_storage()["default"]._pool  # looked at, never changed
         idle = pool.get_idle_size()
         waiting = sum(1 for getter in pool._queue._getters if not getter.done())
     except (AttributeError, KeyError, TypeError, RuntimeError):  # no ORM or pool yet
