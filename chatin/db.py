@@ -122,13 +122,13 @@ _held: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVa
     "chatin_held_connection", default=None
 )
 
-# PROTOTYPE (issue 19): `fetch` and `execute` wait for a connection in arrival order.
-# asyncpg's pool hands connections out through an asyncio.Queue, where a woken waiter that
-# finds its connection taken by a newcomer goes to the back of the line: under load some
-# requests waited seconds while most waited little (bench/RESULTS.md). A semaphore hands
-# its permit to the first waiter; with fewer permits than connections, a permit finds one
-# free. The rest of the pool serves what bypasses this gate: the hub's held connection,
-# transactions and ORM queries (none of which waits for a permit, so none can deadlock).
+# `fetch` and `execute` wait for a connection in arrival order (issue 19). asyncpg's pool
+# hands connections out through an asyncio.Queue, where a woken waiter that finds its
+# connection taken by a newcomer goes to the back of the line: under load some requests
+# waited seconds while most waited little (bench/RESULTS.md). A semaphore hands its permit
+# to the first waiter; with fewer permits than connections, a permit finds one free. The
+# rest of the pool serves what bypasses this gate: the hub's held connection, transactions
+# and ORM queries (none of which waits for a permit, so none can deadlock).
 RESERVED_CONNECTIONS = 2
 _permits = 8
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

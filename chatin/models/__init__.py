@@ -97,7 +97,7 @@ from chatin.models.reactions import (
 )
 from chatin.models.receipts import record_deliveries
 from chatin.models.replies import Quote, quotes_of, with_extras
-from chatin.models.throttles import Attempt, Throttle, ThrottleHit
+from chatin.models.throttles import Attempt, LocalThrottle, Throttle, ThrottleHit
 
 __models__ = [
     *(User, AuthSession, Conversation, Membership, Message, Presence, ThrottleHit),
@@ -130,6 +130,7 @@ __all__ = [
     "Deleted",
     "Entry",
     "InvalidInput",
+    "LocalThrottle",
     "Member",
     "MemberRole",
     "MemberState",

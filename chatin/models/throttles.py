@@ -1,7 +1,9 @@
-"""Sliding-window limits kept in PostgreSQL, so every worker and node sees the same counts."""
+"""Sliding-window limits kept in PostgreSQL, so every worker and node sees the same counts, and
+one kept in a worker's memory for what is too fleeting to write down."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -99,3 +101,22 @@ class Throttle:
         share an address don't use up each other's log-ins."""
         if attempt.hits:
             await db.execute(_GIVE_BACK_SQL, list(attempt.hits))
+
+
+class LocalThrottle:
+    """At most one event per key per interval, in this worker's memory (typing is ephemeral,
+    so a shared count isn't worth a database write per keystroke burst)."""
+
+    def __init__(self, interval: float, max_keys: int = 10_000) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self._last: dict[tuple[int, int], float] = {}
+
+    def allow(self, key: tuple[int, int]) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) < self.interval:
+            return False
+        if len(self._last) >= self.max_keys:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
+        self._last[key] = now
+        return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,6 +19,7 @@ from chatin.models import (
     SEND_WINDOW,
     Conversation,
     InvalidInput,
+    LocalThrottle,
     Message,
     NotDelivered,
     NotFound,
@@ -54,27 +54,8 @@ def _first_unread(messages: list[Message], last_read: int, viewer_id: int) -> in
     )
 
 
-class _Throttle:
-    """At most one event per key per interval, in this worker's memory (typing is ephemeral,
-    so a shared count isn't worth a database write per keystroke burst)."""
-
-    def __init__(self, interval: float, max_keys: int = 10_000) -> None:
-        self.interval = interval
-        self.max_keys = max_keys
-        self._last: dict[tuple[int, int], float] = {}
-
-    def allow(self, key: tuple[int, int]) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(key, -self.interval) < self.interval:
-            return False
-        if len(self._last) >= self.max_keys:
-            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
-        self._last[key] = now
-        return True
-
-
 TYPING_INTERVAL_SECONDS = 3.0
-_typing_throttle = _Throttle(TYPING_INTERVAL_SECONDS)
+_typing_throttle = LocalThrottle(TYPING_INTERVAL_SECONDS)
 
 
 def _is_htmx() -> bool:

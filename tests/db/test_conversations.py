@@ -294,12 +294,14 @@ async def test_post_is_announced_once_with_ids_only(
     conversation = await Conversation.start_direct(alice, "bob@example.com")
     async with announcements(database_url) as heard:
         client_id = new_id()
-        message = await conversation.post(alice, "<b>not in the payload</b>", client_id)
+        message = await conversation.post(alice, "<b>not in the payload</b>", client_id, tab=77)
         announced = await heard.next()
         assert announced == {
             "kind": "message",
             "conversation": conversation.id,
             "message": message.id,
+            "member": alice.id,  # the author, whose sending page (tab) needs no copy
+            "tab": 77,
             "to": announced["to"],
         }
         assert sorted(announced["to"]) == sorted([alice.id, bob.id])
