@@ -3,8 +3,11 @@
 A process knows nothing of the server behind its Endpoints, so ChatIn and the relay are
 driven by the same code. Closed loop: each sender has one message in the air and sends the
 next once the previous one has arrived at the recipient's socket (and its POST answered).
-By default every user is a sender (two messages in the air per pair); `per_pair` gives each
-pair one sender loop that alternates direction, the shape of issue 19's outside generator.
+By default every user is a sender (two messages in the air per pair) and posts what the
+page's script posts, its page's `tab` token included (the sending page gets no pushed copy);
+`per_pair` gives each pair one sender loop that alternates direction and posts only the
+contract's fields, the shape of issue 19's outside generator (whose author's socket gets the
+message pushed back like any other tab).
 """
 
 from __future__ import annotations
@@ -354,7 +357,8 @@ async def _send_one(run: Run, client: FormPoster, sender: int, number: int) -> N
     run.flights[client_id] = flight
     run.count(SENT)
     endpoint = run.endpoints[sender]
-    flight.status = await _post(client, endpoint, client_id, f"Load test {number} to {recipient}")
+    body = f"Load test {number} to {recipient}"
+    flight.status = await _post(client, endpoint, client_id, body, page_token=not run.per_pair)
     flight.answered_at, flight.post_port = time.monotonic(), client.local_port
     if not 200 <= flight.status < 300:
         run.count(ERRORS)
@@ -364,8 +368,13 @@ async def _send_one(run: Run, client: FormPoster, sender: int, number: int) -> N
         await asyncio.wait_for(asyncio.shield(flight.done), ARRIVAL_TIMEOUT_SECONDS)
 
 
-async def _post(client: FormPoster, endpoint: Endpoint, client_id: str, body: str) -> int:
-    return await client.post(endpoint.send_fields | {"body": body, "client_id": client_id})
+async def _post(
+    client: FormPoster, endpoint: Endpoint, client_id: str, body: str, page_token: bool = True
+) -> int:
+    fields = {
+        name: value for name, value in endpoint.send_fields.items() if page_token or name != "tab"
+    }
+    return await client.post(fields | {"body": body, "client_id": client_id})
 
 
 async def _hold(run: Run, endpoints: list[Endpoint]) -> IdleOutcome:
