@@ -165,8 +165,8 @@ class DirectWebsocketConnection(ASGIWebsocketConnection):
 
     Quart runs each socket's handler beside a receiver task that moves every message from
     the server's queue into a second, unbounded asyncio.Queue, and waits on both tasks:
-    per idle socket that task, that queue (four deques) and the wait cost about 6 KiB of
-    the 45 an idle tab held (bench/RESULTS.md). Here `websocket.receive()` awaits the
+    per idle socket that task, that queue (four deques) and the wait cost about 6.5 KiB
+    of the 45 an idle tab held (bench/RESULTS.md). Here `websocket.receive()` awaits the
     server's queue directly, in the handler's own task. A disconnect ends the handler as
     in Quart, by cancelling it, and the connection then returns normally. What is not read
     stays in the server's bounded queue (Hypercorn's `max_app_queue_size`), so a peer that
