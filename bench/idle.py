@@ -16,7 +16,7 @@ from bench.generator import ARRIVED, ERRORS, IdleOutcome, hold_idle
 from bench.pool import generators, split
 from bench.report import KIB, IdleResult, idle_table
 from bench.server import serving
-from bench.usage import CpuWindow, memory
+from bench.usage import CpuWindow, MachineWindow, memory
 
 MAX_SOCKETS = 20_000
 MAX_USERS = 1_000
@@ -44,7 +44,8 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
                 "db": CpuWindow(served.db_processes),
                 "gen": CpuWindow(pool.psutil_processes),
             }
-            for meter in opening.values():
+            machine = MachineWindow()
+            for meter in [*opening.values(), machine]:
                 meter.start()
             start = pool.go(delay=0.0)
             deadline = start + OPEN_TIMEOUT_SECONDS
@@ -58,8 +59,10 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
                     f"idle {time.monotonic() - start:5.1f}s  opened {opened:>7,}  failed {failed}",
                     flush=True,
                 )
-            for meter in opening.values():
+            for meter in [*opening.values(), machine]:
                 meter.stop()
+            ours = sum(meter.seconds for meter in opening.values())
+            others = (machine.seconds - ours) / max(opening["app"].wall, 1e-9)
             time.sleep(SETTLE_SECONDS)
             app_grew = memory(served.app_processes) - app_before
             db_grew = memory(served.db_processes) - db_before
@@ -90,6 +93,7 @@ def run_idle(sockets: int, workers: int, procs: int | None) -> dict[str, Any]:
         idle_db_cores=db_cpu.cores,
         idle_seconds=app_cpu.wall,
         opening_cpu_seconds={part: meter.seconds for part, meter in opening.items()},
+        opening_other_cores=others,
     )
     print()
     print(idle_table(result))

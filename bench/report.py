@@ -67,6 +67,7 @@ class IdleResult:
     idle_db_cores: float
     idle_seconds: float
     opening_cpu_seconds: dict[str, float]  # app, db, gen: CPU spent while the sockets opened
+    opening_other_cores: float | None = None  # everything else on the machine meanwhile
 
     @property
     def pss_kib_per_socket(self) -> float:
@@ -205,6 +206,10 @@ def idle_table(result: IdleResult) -> str:
         ("workers", f"{r.workers}"),
         ("time to open all", f"{r.open_seconds:.1f} s"),
         ("opens/s", f"{r.opens_per_s:,.0f}"),
+        (
+            "other processes while opening",
+            "-" if r.opening_other_cores is None else f"{r.opening_other_cores:.2f} cores",
+        ),
         (
             "CPU ms per open (app, db, generator)",
             ", ".join(

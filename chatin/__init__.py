@@ -37,7 +37,7 @@ from chatin.live.hub import RESTART_CODE, Hub
 from chatin.live.listener import Listener
 from chatin.models import QUICK_REACTIONS, NotFound
 from chatin.text import linkify, local_time
-from chatin.transport import adjust_hypercorn
+from chatin.transport import DirectWebsocketConnection, adjust_hypercorn
 from chatin.views import (
     BigDatabaseId,
     DatabaseId,
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
     app.extensions["settings"] = settings
     app.asgi_http_class = SizedConnection
+    app.asgi_websocket_class = DirectWebsocketConnection
     app.extensions[SESSION_CACHE] = SessionCache()
     app.session_interface = SchemeAwareSessionInterface()
     auth = make_auth()

@@ -1,10 +1,11 @@
-"""How Hypercorn moves our bytes: which frames are compressed, how far a compressed frame
-is inflated, how a refused frame is answered, and how long a peer that stops reading may
-hold a connection. Hypercorn 0.18 (pinned) has settings for none of these, so each
-replaces a name in one of its modules. `adjust_hypercorn()` runs once per process, when
-`chatin:app` is imported: that is what every worker of `python -m chatin` and of
-`hypercorn chatin:app` loads before it serves. It refuses to start on another Hypercorn,
-whose modules may no longer hold what it replaces.
+"""How Hypercorn and Quart move our bytes: which frames are compressed, how far a compressed
+frame is inflated, how a refused frame is answered, how long a peer that stops reading may
+hold a connection, and how a socket's messages reach its handler. Hypercorn 0.18 (pinned)
+has settings for none of the first four, so each replaces a name in one of its modules.
+`adjust_hypercorn()` runs once per process, when `chatin:app` is imported: that is what
+every worker of `python -m chatin` and of `hypercorn chatin:app` loads before it serves. It
+refuses to start on another Hypercorn, whose modules may no longer hold what it replaces.
+The last is Quart's own hook (`app.asgi_websocket_class`): `DirectWebsocketConnection`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from hypercorn.asyncio import run as hypercorn_run
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ws_stream
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
+from quart.asgi import ASGIWebsocketConnection
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import CloseConnection, Event
 from wsproto.extensions import PerMessageDeflate
@@ -155,3 +158,54 @@ async def _bounded_drain(writer: asyncio.StreamWriter, drain: Any) -> None:
     except TimeoutError:
         writer.transport.abort()
         raise ConnectionResetError("the peer stopped reading") from None
+
+
+class DirectWebsocketConnection(ASGIWebsocketConnection):
+    """Quart's websocket connection, whose handler reads the server's messages itself.
+
+    Quart runs each socket's handler beside a receiver task that moves every message from
+    the server's queue into a second, unbounded asyncio.Queue, and waits on both tasks:
+    per idle socket that task, that queue (four deques) and the wait cost about 6.5 KiB
+    of the 45 an idle tab held (bench/RESULTS.md). Here `websocket.receive()` awaits the
+    server's queue directly, in the handler's own task. A disconnect ends the handler as
+    in Quart, by cancelling it, and the connection then returns normally. What is not read
+    stays in the server's bounded queue (Hypercorn's `max_app_queue_size`), so a peer that
+    floods a handler that isn't reading is held back by TCP instead of filling memory.
+    Quart's `websocket_received` signal is not sent (nothing here listens to it).
+    """
+
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        inbox = Inbox(receive, task)
+        self.queue = inbox  # type: ignore[assignment]  # what Quart's websocket.receive awaits
+        websocket = self._create_websocket_from_scope(send)
+        try:
+            await self.handle_websocket(websocket, send)
+        except asyncio.CancelledError:
+            if not inbox.disconnected or task.uncancel() > 0:
+                raise  # cancelled for another reason too (the server is stopping)
+
+
+class Inbox:
+    """The messages of one socket, as `get()` (the name Quart's websocket reads them by)."""
+
+    __slots__ = ("_receive", "_task", "disconnected")
+
+    def __init__(self, receive: ASGIReceiveCallable, task: asyncio.Task[Any]) -> None:
+        self._receive = receive
+        self._task = task
+        self.disconnected = False
+
+    async def get(self) -> str | bytes:
+        """The next message; on a disconnect the handler's task is cancelled (as Quart
+        does) and CancelledError raised here, wherever this is awaited."""
+        while not self.disconnected:
+            event = await self._receive()
+            if event["type"] == "websocket.receive":
+                return event.get("bytes") or event["text"]  # type: ignore[return-value]
+            if event["type"] == "websocket.disconnect":
+                self.disconnected = True
+                if asyncio.current_task() is not self._task:
+                    self._task.cancel()
+        raise asyncio.CancelledError

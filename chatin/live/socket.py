@@ -20,6 +20,7 @@ from chatin.auth import (
 from chatin.live import frames
 from chatin.live.frames import ChangePush, Push
 from chatin.live.hub import Hub
+from chatin.live.outbox import Outbox
 from chatin.models import (
     PAGE_SIZE,
     Conversation,
@@ -50,6 +51,8 @@ LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 class Hello:
     """A tab's hello, queued behind earlier pushes so catch-up and pushes stay in order."""
+
+    __slots__ = ("after", "conversation", "seq", "tab")
 
     def __init__(self, conversation: int | None, after: int, seq: int = 0, tab: int = 0) -> None:
         self.conversation = conversation
@@ -103,7 +106,22 @@ def _id_or_none(value: object) -> int | None:
 
 
 class TabSocket:
-    """One open tab: a bounded queue, its own sender, and what it has already been sent."""
+    """One open tab: its pending pushes (bounded), a sender while there are any, and what it
+    has already been sent."""
+
+    __slots__ = (
+        "_close_code",
+        "_greeted",
+        "_hub",
+        "_outbox",
+        "_sent_upto",
+        "_seq_upto",
+        "_states",
+        "session_id",
+        "tab_token",
+        "user_id",
+        "viewer",
+    )
 
     def __init__(self, viewer: User, session_id: int, hub: Hub) -> None:
         self._hub = hub
@@ -111,16 +129,15 @@ class TabSocket:
         self.user_id = viewer.id
         self.session_id = session_id
         self.tab_token = 0  # from the hello: the hub sends no copy of what this page sent
-        self._queue: asyncio.Queue[Push | Hello] = asyncio.Queue(QUEUE_SIZE)
+        self._outbox: Outbox[Push | Hello] = Outbox(QUEUE_SIZE, self._send_pending)
+        self._greeted = False  # the hello has been answered, or waited for long enough
         self._close_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._sent_upto: dict[int, int] = {}
         self._seq_upto: dict[int, int] = {}  # conversation -> change cursor its catch-up sent
         self._states: dict[int, int] = {}  # message -> a change past the cursor it was sent
 
     def offer(self, item: Push | Hello) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if not self._outbox.put(item):
             self.request_close(TOO_SLOW_CODE)
 
     def request_close(self, code: int) -> None:
@@ -128,11 +145,16 @@ class TabSocket:
             self._close_code.set_result(code)
 
     async def serve(self) -> None:
+        """Read in one task, send in another while there is something to send, until a
+        close is asked for (or the tab goes: then this is cancelled)."""
         async with asyncio.TaskGroup() as group:
-            loops = [group.create_task(self._send_loop()), group.create_task(self._receive_loop())]
-            code = await self._close_code
-            for loop in loops:
-                loop.cancel()
+            reader = group.create_task(self._receive_loop())
+            self._outbox.start(group)
+            try:
+                code = await self._close_code
+            finally:
+                reader.cancel()
+                self._outbox.stop()
         await websocket.close(code)
 
     async def _receive_loop(self) -> None:
@@ -153,41 +175,33 @@ class TabSocket:
         log.warning("closing a socket of user %s: %s", self.user_id, why)
         self.request_close(BAD_HELLO_CODE)
 
-    async def _send_loop(self) -> None:
-        """Send until closed; a failure here (say, the database went away mid catch-up)
-        closes with 1011 so the tab reconnects and catches up, instead of going silent."""
+    async def _send_pending(self) -> None:
+        """Send what is pending, then end; a failure here (say, the database went away mid
+        catch-up) closes with 1011 so the tab reconnects and catches up, instead of going
+        silent."""
         try:
-            await self._send_pushes()
+            if not self._greeted:
+                await self._greet()
+            while (item := self._outbox.take()) is not None:
+                if isinstance(item, Hello):
+                    await self._catch_up(item)
+                else:
+                    await self._send(item)
         except Exception:
             log.exception("closing a tab of user %s after a send failure", self.user_id)
             self.request_close(SERVER_ERROR_CODE)
 
-    async def _send_pushes(self) -> None:
-        for push in await self._hold_until_hello():
-            await self._send(push)
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, Hello):
-                await self._catch_up(item)
-            else:
-                await self._send(item)
-
-    async def _hold_until_hello(self) -> list[Push]:
+    async def _greet(self) -> None:
         """Keep pushes back until the tab's hello has been answered, so that what it missed
         comes first and in order; a client that sends no hello gets them after a while."""
-        held: list[Push] = []
+        hello = None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(HELLO_WAIT_SECONDS):
-                while True:
-                    item = await self._queue.get()
-                    if isinstance(item, Hello):
-                        await self._catch_up(item)
-                        break
-                    if len(held) >= QUEUE_SIZE:
-                        self.request_close(TOO_SLOW_CODE)
-                        break
-                    held.append(item)
-        return held
+                while (hello := self._outbox.take_first(Hello)) is None:
+                    await self._outbox.wait()
+        self._greeted = True
+        if hello is not None:
+            await self._catch_up(hello)
 
     async def _send(self, push: Push) -> None:
         if not self._is_new(push):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -13,14 +14,19 @@ from tests.browser.conftest import OpenPage, origin, sign_up_together
 
 pytestmark = pytest.mark.browser
 
+ATTACH_SECONDS = 30  # Playwright's own default wait
+
 
 async def test_the_oldest_tab_says_so_when_too_many_are_open(open_page: OpenPage) -> None:
     (alice,) = await sign_up_together((await open_page(), "Alice"))
     page = alice.page
-    async with page.expect_websocket() as opening:
-        await page.reload()
-    socket = await opening.value
-    await socket.wait_for_event("framereceived")  # the list after its hello: it is attached
+    # The list comes back after the tab's hello: then it is attached. Listened for from
+    # before the reload, since it can arrive before a listener added to the socket later.
+    attached = asyncio.Event()
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda _: attached.set()))
+    await page.reload()
+    async with asyncio.timeout(ATTACH_SECONDS):
+        await attached.wait()
     banner = page.get_by_role("status").filter(has_text="too many tabs")
     await expect(banner).to_be_hidden()
 

@@ -349,3 +349,20 @@ async def test_tab_that_stops_reading_is_closed_and_others_keep_receiving(
         assert await wait_closed(stalled_tab) == TOO_SLOW
         after = await alice.say(conversation, "after the slow tab left")
         assert await articles_until(reading_tab, after) == [after]
+
+
+async def test_a_tab_that_goes_away_leaves_the_hub(app: Quart, alice: Person, bob: Person) -> None:
+    """The tab's going reaches the socket's reader, which must end the whole socket: its
+    place in the hub is freed (a worker holds only open tabs) and the next tab is served."""
+    conversation = await start_chat(alice, bob)
+    path = f"/c/{conversation}"
+    hub = app.extensions["hub"]
+    async with asyncio.timeout(WAIT):
+        async with bob.socket() as tab:  # leaving the block disconnects, then awaits the end
+            await open_tab(bob, tab, path)
+            assert hub.tab_count() == 1
+    assert hub.tab_count() == 0
+    async with bob.socket() as tab:
+        await open_tab(bob, tab, path)
+        said = await alice.say(conversation, "after the first tab went")
+        assert await articles_until(tab, said) == [said]
