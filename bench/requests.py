@@ -13,7 +13,7 @@ its statement) and the listener's handling of the NOTIFY. The relay gets the sam
 POSTs to /send for a user with no socket (its 404 is a view's plain return): Quart and
 Hypercorn's floor for a form POST.
 
-The servers take turns request by request (ChatIn, relay, ChatIn, ...), so whatever else
+The servers take turns request by request, in a shuffled order each turn, so whatever else
 the machine does meanwhile falls on all of them alike. The figure is each server's CPU per
 request, user + system of its serving process only (psutil, after a warm-up), not wall
 time: on a shared 2-core machine other people's load moves wall time a lot and a
@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -39,6 +40,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import psutil
 
@@ -50,6 +52,7 @@ from bench.wire import FormPoster
 WARMUP_REQUESTS = 300
 PY_SPY = Path(sys.executable).parent / "py-spy"  # the venv's (requirements-dev.txt)
 PY_SPY_RATE = 200
+TURN_SEED = 19
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,11 @@ async def _measure(targets: list[Target], messages: int, profile: Path | None) -
         for window in (everything, machine, *windows):
             window.start()
         began = time.monotonic()
+        turns = random.Random(TURN_SEED)
+        order = list(targets)
         for number in range(messages):
-            for target in targets:
+            turns.shuffle(order)  # no server always follows the same one
+            for target in order:
                 await target.post(number)
         wall = time.monotonic() - began
         for window in (everything, machine, *windows):
@@ -251,8 +257,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the servers started here are stopped."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     trees = [tree.resolve() for tree in args.tree or [ROOT]]
     specs = [Spec("chatin" if t == ROOT else t.name, "chatin", t) for t in trees]
     if not args.no_relay:
