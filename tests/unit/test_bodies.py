@@ -115,35 +115,32 @@ async def test_an_answer_is_sent_whole() -> None:
     assert sent[-1]["more_body"] is False
 
 
-async def test_a_client_that_goes_away_cancels_the_answer_only() -> None:
+async def slow_request() -> tuple[asyncio.Task[None], asyncio.Queue[Any], asyncio.Event]:
+    """A request whose view is running and waits forever: (its task, what it receives
+    next, set when the view is cancelled)."""
     started, cancelled = asyncio.Event(), asyncio.Event()
     app = app_with_a_slow_route(started, cancelled)
     messages = asyncio.Queue[dict[str, Any]]()
     await messages.put({"type": "http.request", "body": b"", "more_body": False})
 
     async def send(message: dict[str, Any]) -> None:
-        raise AssertionError("nothing is sent to a client that went away")
+        raise AssertionError("nothing is sent: the answer never comes")
 
     connection = SizedConnection(app, scope("/slow", b""))
     answering = asyncio.create_task(connection(messages.get, send))  # type: ignore[arg-type]
     await asyncio.wait_for(started.wait(), 5)
+    return answering, messages, cancelled
+
+
+async def test_a_client_that_goes_away_cancels_the_answer_only() -> None:
+    answering, messages, cancelled = await slow_request()
     await messages.put({"type": "http.disconnect"})
     await asyncio.wait_for(answering, 5)  # ends quietly, as Quart's own task does
     assert cancelled.is_set() and not answering.cancelled()
 
 
 async def test_a_server_that_stops_cancels_the_whole_request() -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-    app = app_with_a_slow_route(started, cancelled)
-    messages = asyncio.Queue[dict[str, Any]]()
-    await messages.put({"type": "http.request", "body": b"", "more_body": False})
-
-    async def send(message: dict[str, Any]) -> None:
-        raise AssertionError("the stopped request sends nothing")
-
-    connection = SizedConnection(app, scope("/slow", b""))
-    answering = asyncio.create_task(connection(messages.get, send))  # type: ignore[arg-type]
-    await asyncio.wait_for(started.wait(), 5)
+    answering, _, cancelled = await slow_request()
     answering.cancel()
     with pytest.raises(asyncio.CancelledError):
         await answering
