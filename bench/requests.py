@@ -14,7 +14,9 @@ POSTs to /send for a user with no socket (its 404 is a view's plain return): Qua
 Hypercorn's floor for a form POST.
 
 The servers take turns request by request, in a shuffled order each turn, so whatever else
-the machine does meanwhile falls on all of them alike. The figure is each server's CPU per
+the machine does meanwhile falls on all of them alike; each round starts them in a rotated
+order (the first started came out a few per cent dearer in an A/A run), so use as many
+rounds as servers, or a multiple. The figure is each server's CPU per
 request, user + system of its serving process only (psutil, after a warm-up), not wall
 time: on a shared 2-core machine other people's load moves wall time a lot and a
 process's own CPU time much less. "other cores" is what the rest of the machine used
@@ -132,7 +134,8 @@ def _profiled(targets: list[Target], folder: Path | None) -> Iterator[None]:
             output = folder / f"{target.spec.label}.txt"
             command = [str(PY_SPY), "record", "--pid", str(target.workers[0].pid)]
             command += ["--format", "raw", "--rate", str(PY_SPY_RATE), "--nonblocking"]
-            spies.append(subprocess.Popen([*command, "-o", str(output)], stderr=subprocess.DEVNULL))
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            spies.append(subprocess.Popen([*command, "-o", str(output)], **quiet))
     if spies:
         time.sleep(1.0)  # py-spy attaches
     try:
@@ -200,22 +203,30 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_round(specs: list[Spec], messages: int, profile: Path | None = None) -> list[Measured]:
-    """Start every server, measure them taking turns, stop them."""
+def run_round(
+    specs: list[Spec], messages: int, profile: Path | None = None, first: int = 0
+) -> list[Measured]:
+    """Start every server, beginning with specs[first] and on in turn, measure them taking
+    turns, stop them; the results in the order of `specs`. Where a server comes in the
+    start order moves its figure by a few per cent (an A/A run found up to 10 %), so
+    main() rotates it from round to round."""
+    order = [*range(first, len(specs)), *range(first)]
 
     async def measure(served: list[Served]) -> list[Measured]:
-        targets = [await _connect(spec, s) for spec, s in zip(specs, served, strict=True)]
+        targets = [await _connect(specs[i], s) for i, s in zip(order, served, strict=True)]
         try:
-            return await _measure(targets, messages, profile)
+            measured = await _measure(targets, messages, profile)
         finally:
             for target in targets:
                 await target.poster.close()
+        by_spec = dict(zip(order, measured, strict=True))
+        return [by_spec[i] for i in range(len(specs))]
 
     with contextlib.ExitStack() as stack:
         served = []
-        for spec in specs:
-            with _environment(spec.env):
-                served.append(stack.enter_context(serving(spec.kind, 1, spec.root)))
+        for i in order:
+            with _environment(specs[i].env):
+                served.append(stack.enter_context(serving(specs[i].kind, 1, specs[i].root)))
         return asyncio.run(measure(served))
 
 
@@ -248,7 +259,9 @@ def summary(results: list[Measured]) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.requests", description=__doc__)
     parser.add_argument("--messages", type=int, default=5000, help="measured POSTs per server")
-    parser.add_argument("--rounds", type=int, default=3, help="fresh servers each round")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="fresh servers each round, started in rotation"
+    )
     parser.add_argument(
         "--tree", type=Path, action="append", help="a checkout to serve ChatIn from (repeatable)"
     )
@@ -274,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.profile / f"r{index}" if args.profile else None
         if folder:
             folder.mkdir(parents=True, exist_ok=True)
-        for measured in run_round(specs, args.messages, folder):
+        for measured in run_round(specs, args.messages, folder, (index - 1) % len(specs)):
             results.append(measured)
             print(_line(index, measured), flush=True)
     print("\n".join(summary(results)))
