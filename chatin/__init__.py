@@ -77,8 +77,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         SESSION_COOKIE_NAME="chatin_session",
         QUART_AUTH_COOKIE_NAME="chatin_auth",
         # Quart sends every response inside wait_for(60 s): an extra task and timer per
-        # request, and a cut-off for a large download on a slow link. A peer that stops
-        # reading is cut by the transport instead (chatin/transport.py, 10 s of no progress).
+        # request (about 7 % of a message POST's CPU, bench/RESULTS.md), and a cut-off for a
+        # large download on a slow link. A peer that stops reading is cut by the transport
+        # instead (chatin/transport.py, 10 s of no progress).
         RESPONSE_TIMEOUT=None,
     )
     app.extensions["settings"] = settings
