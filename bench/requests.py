@@ -52,7 +52,7 @@ from bench.usage import CpuWindow, MachineWindow
 from bench.wire import FormPoster
 
 WARMUP_REQUESTS = 300
-PY_SPY = Path(sys.executable).parent / "py-spy"  # the venv's (requirements-dev.txt)
+PY_SPY = Path(sys.executable).parent / "py-spy"  # --profile only: installed in the venv, not pinned
 PY_SPY_RATE = 200
 TURN_SEED = 19
 

@@ -178,7 +178,7 @@ class KeepAliveTimer:
     the next request arrives: two tasks made, cancelled and awaited per request on a kept-alive
     connection (about 4 % of a message POST's CPU, bench/RESULTS.md). This arms one timer
     instead, with the same outcome: an idle connection is closed when it expires, and at
-    once when the worker stops (`closing_all_on_stop`). It stands in for Hypercorn's
+    once when the worker stops (`_closing_all_on_stop`). It stands in for Hypercorn's
     `AsyncioSingleTask` as the server's `idle_task`, whose two methods it has.
     """
 
