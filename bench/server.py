@@ -139,15 +139,16 @@ def _wait_healthy(served: Served) -> None:
 
 
 @contextlib.contextmanager
-def serving(kind: str, workers: int) -> Iterator[Served]:
-    """Run ChatIn (own data folder, embedded PostgreSQL) or the relay for the block."""
+def serving(kind: str, workers: int, root: Path = ROOT) -> Iterator[Served]:
+    """Run ChatIn (own data folder, embedded PostgreSQL) or the relay for the block; `root`
+    is the source tree it runs from (another checkout, to compare two versions)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-bench-"))
     port = free_port()
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             _command(kind, port, workers),
-            cwd=ROOT,
+            cwd=root,
             env=_environment(data_dir),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -76,6 +76,11 @@ def create_app(settings: Settings | None = None) -> Quart:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="chatin_session",
         QUART_AUTH_COOKIE_NAME="chatin_auth",
+        # Quart sends every response inside wait_for(60 s): an extra task and timer per
+        # request (about 7 % of a message POST's CPU, bench/RESULTS.md), and a cut-off for a
+        # large download on a slow link. A peer that stops reading is cut by the transport
+        # instead (chatin/transport.py, 10 s of no progress).
+        RESPONSE_TIMEOUT=None,
     )
     app.extensions["settings"] = settings
     app.asgi_http_class = SizedConnection
@@ -183,16 +188,28 @@ def _die_with_launcher() -> None:
         os._exit(1)
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 async def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if g.get("viewer") is not None:
+    """Every response's security headers, unless the view set its own (files do), and
+    no-store on someone's chats. The names present are read once: werkzeug's `in` and
+    `setdefault` raise and catch an exception for each header that is missing."""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if g.get("viewer") is not None and "cache-control" not in present:
         # Someone's chats: no browser or proxy may keep them (the back button after a log-out
         # on a shared computer). The viewer was loaded for this request anyway; static files
         # load none and keep their caching.
         # A file response says itself how it may be kept (privately).
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers.add("Cache-Control", "no-store")
     return response
 
 

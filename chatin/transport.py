@@ -1,7 +1,8 @@
 """How Hypercorn and Quart move our bytes: which frames are compressed, how far a compressed
 frame is inflated, how a refused frame is answered, how long a peer that stops reading may
-hold a connection, and how a socket's messages reach its handler. Hypercorn 0.18 (pinned)
-has settings for none of the first four, so each replaces a name in one of its modules.
+hold a connection (and how its keep-alive is timed), and how a socket's messages reach its
+handler. Hypercorn 0.18 (pinned) has settings for none of the first four, so each replaces a
+name in one of its modules.
 `adjust_hypercorn()` runs once per process, when `chatin:app` is imported: that is what
 every worker of `python -m chatin` and of `hypercorn chatin:app` loads before it serves. It
 refuses to start on another Hypercorn, whose modules may no longer hold what it replaces.
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 import zlib
 from collections.abc import Generator
 from importlib.metadata import version
 from typing import Any
 
 from hypercorn.asyncio import run as hypercorn_run
+from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ws_stream
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
@@ -138,7 +141,8 @@ class AnsweringConnection(Connection):
 
 
 class WriteBoundedTCPServer(TCPServer):
-    """Hypercorn's connection, cut when its peer takes in nothing for WRITE_TIMEOUT_SECONDS.
+    """Hypercorn's connection, cut when its peer takes in nothing for WRITE_TIMEOUT_SECONDS,
+    and timing its keep-alive with a timer (KeepAliveTimer).
 
     Hypercorn waits for a full send buffer to drain with no limit, and its close frame and
     pings wait behind the data. A tab that stops reading would keep its socket, its place
@@ -149,9 +153,19 @@ class WriteBoundedTCPServer(TCPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writer.drain = functools.partial(_bounded_drain, self.writer, self.writer.drain)
+        self.idle_task = KeepAliveTimer(self)
 
 
 async def _bounded_drain(writer: asyncio.StreamWriter, drain: Any) -> None:
+    """Wait for the peer to take in what was written, at most WRITE_TIMEOUT_SECONDS.
+
+    A small write (every answer to a POST, nearly every push) leaves nothing buffered, and
+    then there is nothing to wait for: the timer, set and cancelled for each of an answer's
+    writes, cost about 3 % of a message POST's CPU (bench/RESULTS.md).
+    """
+    transport = writer.transport
+    if not transport.get_write_buffer_size() and not transport.is_closing():
+        return
     try:
         async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
             await drain()
@@ -209,3 +223,72 @@ class Inbox:
                 if asyncio.current_task() is not self._task:
                     self._task.cancel()
         raise asyncio.CancelledError
+
+
+class KeepAliveTimer:
+    """Hypercorn's keep-alive timeout of one connection, as a timer instead of tasks.
+
+    Between requests Hypercorn 0.18 runs a task that waits, in `asyncio.wait_for` (a second
+    task), for `keep_alive_timeout` or the server's stop, and cancels and awaits both when
+    the next request arrives: two tasks made, cancelled and awaited per request on a kept-alive
+    connection (about 4 % of a message POST's CPU, bench/RESULTS.md). This arms one timer
+    instead, with the same outcome: an idle connection is closed when it expires, and at
+    once when the worker stops (`_closing_all_on_stop`). It stands in for Hypercorn's
+    `AsyncioSingleTask` as the server's `idle_task`, whose two methods it has.
+    """
+
+    def __init__(self, server: TCPServer) -> None:
+        self._server = server
+        self._timer: asyncio.TimerHandle | None = None
+        self._task_group: TaskGroup | None = None
+        _idle_on_stop(server).add(self)
+
+    async def restart(self, task_group: TaskGroup, action: Any) -> None:
+        """Idle from now on (`action` is Hypercorn's own wait for the timeout)."""
+        self._disarm()
+        self._task_group = task_group
+        timeout = self._server.config.keep_alive_timeout
+        self._timer = self._server.loop.call_later(timeout, self.expire)
+        if self._server.context.terminated.is_set():
+            self.expire()
+
+    async def stop(self) -> None:
+        """Busy (a request came) or closed."""
+        self._disarm()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def expire(self) -> None:
+        """Time is up, or the worker stops: close the connection if it is idle."""
+        if self._timer is None or self._task_group is None:
+            return  # busy with a request, or closed
+        self._disarm()
+        self._task_group.spawn(self._server._initiate_server_close)
+
+
+_IDLE_BY_WORKER: weakref.WeakKeyDictionary[Any, weakref.WeakSet[KeepAliveTimer]] = (
+    weakref.WeakKeyDictionary()
+)
+_STOP_WATCHERS: set[asyncio.Task[None]] = set()
+
+
+def _idle_on_stop(server: TCPServer) -> weakref.WeakSet[KeepAliveTimer]:
+    """The worker's keep-alive timers, all fired when it stops; the first asks for that."""
+    context = server.context
+    timers = _IDLE_BY_WORKER.get(context)
+    if timers is None:
+        timers = _IDLE_BY_WORKER[context] = weakref.WeakSet()
+        watcher = server.loop.create_task(_closing_all_on_stop(context, timers))
+        _STOP_WATCHERS.add(watcher)
+        watcher.add_done_callback(_STOP_WATCHERS.discard)
+    return timers
+
+
+async def _closing_all_on_stop(context: Any, timers: weakref.WeakSet[KeepAliveTimer]) -> None:
+    """When the worker stops, close every idle connection at once, as Hypercorn does."""
+    await context.terminated.wait()
+    for timer in list(timers):
+        timer.expire()
