@@ -268,8 +268,9 @@ async def drive_tabs(
         await asyncio.gather(*senders(clients, start_at + duration))
         await asyncio.sleep(SETTLE_SECONDS)
     finally:
-        for reader in readers:
-            reader.cancel()
+        for task in [*readers, *run.tasks]:  # the readers, and reactions still on their way
+            task.cancel()
+        await asyncio.gather(*run.tasks, return_exceptions=True)
         await asyncio.gather(*(conn.close() for conn in sockets), return_exceptions=True)
         closing = [*clients, *run.reactors]
         await asyncio.gather(*(client.close() for client in closing), return_exceptions=True)
