@@ -25,7 +25,7 @@ EVENT_BACKLOG = 10_000
 RESTART_CODE = 1012  # "service restart": the ws extension reconnects and catches up
 LOGGED_OUT_CODE = 4401
 TOO_MANY_TABS_CODE = 4429  # this tab was the oldest of too many; not reconnected
-MAX_TABS_PER_USER = 20  # per worker: each tab costs a queue, a sender and its pushes
+MAX_TABS_PER_USER = 20  # per worker: each tab costs a socket, an outbox and its pushes
 RENDER_RETRY_SECONDS = 1.0
 MAX_BATCH = 64  # events taken off the backlog at once; one query renders their messages
 
