@@ -96,22 +96,17 @@ async def ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def serving(keep_alive: float) -> AsyncIterator[tuple[int, asyncio.Event, asyncio.Task]]:
     """Hypercorn, as adjusted, on a free port: (port, stop, the serving task)."""
     transport.adjust_hypercorn()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()  # connections queue in the kernel until Hypercorn accepts: no polling
+    port = listening.getsockname()[1]
     config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
+    config.bind = [f"fd://{listening.detach()}"]
     config.keep_alive_timeout = keep_alive
     config.graceful_timeout = 10
     stop = asyncio.Event()
     served = asyncio.create_task(serve(ok, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     try:
-        for _ in range(200):
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            await asyncio.sleep(0.01)
         yield port, stop, served
     finally:
         stop.set()
